@@ -1,8 +1,32 @@
 """softgrad: the softmax unit and its derivatives — exact, fast, explained."""
 
+from softgrad._derivatives import log_softmax_jacobian as log_softmax_jacobian
+from softgrad._derivatives import log_softmax_jvp as log_softmax_jvp
+from softgrad._derivatives import log_softmax_vjp as log_softmax_vjp
+from softgrad._derivatives import softmax_hessian as softmax_hessian
+from softgrad._derivatives import softmax_jacobian as softmax_jacobian
+from softgrad._derivatives import softmax_jvp as softmax_jvp
+from softgrad._derivatives import softmax_vjp as softmax_vjp
+from softgrad._losses import cross_entropy as cross_entropy
+from softgrad._losses import cross_entropy_and_grad as cross_entropy_and_grad
+from softgrad._losses import cross_entropy_hvp as cross_entropy_hvp
 from softgrad._softmax import log_softmax as log_softmax
 from softgrad._softmax import logsumexp as logsumexp
 from softgrad._softmax import softmax as softmax
 
-__all__ = ["log_softmax", "logsumexp", "softmax"]
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_and_grad",
+    "cross_entropy_hvp",
+    "log_softmax",
+    "log_softmax_jacobian",
+    "log_softmax_jvp",
+    "log_softmax_vjp",
+    "logsumexp",
+    "softmax",
+    "softmax_hessian",
+    "softmax_jacobian",
+    "softmax_jvp",
+    "softmax_vjp",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,386 @@
+r"""Cross-entropy on top of softmax, its gradient and its Hessian-vector product.
+
+Every option (class weights, ignored targets, label smoothing, probability
+targets) folds into one *effective target* :math:`B \ge 0` per sample, with
+:math:`a = \sum_c B_c`:
+
+.. math::
+
+    \ell = -\sum_c B_c \log S_c, \qquad
+    \frac{\partial \ell}{\partial z} = a\,S - B, \qquad
+    \frac{\partial^2 \ell}{\partial z^2}\,v = a\,S \odot (v - \langle S, v\rangle).
+
+For a class index :math:`y` with class weights :math:`w` and smoothing
+:math:`\varepsilon` over :math:`C` classes,
+:math:`B = (1-\varepsilon)\,w_y\,e_y + \tfrac{\varepsilon}{C}\,w` (zero for an
+ignored target); for a probability target :math:`t`,
+:math:`B = w \odot ((1-\varepsilon)\,t + \varepsilon/C)`. Without smoothing or
+weights the gradient is the familiar :math:`S - y`.
+
+The reductions follow ``torch.nn.functional.cross_entropy`` exactly: ``"mean"``
+divides by the summed weights of the non-ignored index targets (their count
+without weights), and by the number of samples for probability targets
+(pytorch#61309 documents that difference); ``"sum"`` adds; ``"none"`` keeps
+one loss per sample, and the gradient returned with it is that of their sum.
+A mean over no sample at all (every target ignored, or an empty batch) is
+0/0: NaN, as in PyTorch, with a zero gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from softgrad._array import (
+    Array,
+    Namespace,
+    array_namespace,
+    constant,
+    device,
+    is_concrete,
+    normalize_axis,
+    to_compute,
+)
+from softgrad._softmax import log_softmax
+
+__all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp"]
+
+Reduction = Literal["mean", "sum", "none"]
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A cross-entropy problem with the class axis moved last."""
+
+    xp: Namespace
+    logp: Array  # log_softmax of the logits, (..., C)
+    b: Array  # effective target B, (..., C)
+    denom: Array | None  # the mean's denominator (0-d), None for sum/none
+    reduction: str
+    axis: int
+    out_dtype: Any
+
+
+def _check_options(label_smoothing: float, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
+        raise ValueError(msg)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+        msg = f"label_smoothing must be a float in [0, 1], got {label_smoothing!r}"
+        raise TypeError(msg)
+    if not 0.0 <= label_smoothing <= 1.0:
+        msg = f"label_smoothing must be in [0, 1], got {label_smoothing}"
+        raise ValueError(msg)
+
+
+def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, like: Array) -> Array | None:
+    if weight is None:
+        return None
+    if tuple(weight.shape) != (n_classes,):
+        msg = f"weight must have shape ({n_classes},), one entry per class, got {tuple(weight.shape)}"
+        raise ValueError(msg)
+    weight, _ = to_compute(xp, weight, name="weight")
+    weight = xp.astype(weight, like.dtype)
+    if is_concrete(weight):
+        if not bool(xp.all(xp.isfinite(weight))):
+            msg = "weight must be finite; got NaN or inf among the class weights"
+            raise ValueError(msg)
+        if bool(xp.any(weight < constant(xp, 0.0, weight))):
+            msg = f"weight must be non-negative; got min {float(xp.min(weight))}"
+            raise ValueError(msg)
+    return weight
+
+
+def _check_labels(
+    xp: Namespace, target: Array, n_classes: int, ignore_index: int | None
+) -> Array:
+    """Validate class indices; return the mask of targets that count."""
+    counted = xp.ones(target.shape, dtype=xp.bool, device=device(target))
+    if ignore_index is not None:
+        counted = target != ignore_index
+    if is_concrete(target) and target.size:
+        out_of_range = xp.logical_and(
+            counted, xp.logical_or(target < 0, target >= n_classes)
+        )
+        if bool(xp.any(out_of_range)):
+            bad = xp.where(out_of_range, target, xp.zeros_like(target))
+            lo, hi = int(xp.min(bad)), int(xp.max(bad))
+            value = lo if lo < 0 else hi
+            hint = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+            msg = (
+                f"target holds class index {value}, outside [0, {n_classes}) for "
+                f"{n_classes} classes; every label must be in [0, {n_classes}){hint}"
+            )
+            raise ValueError(msg)
+    return counted
+
+
+def _problem(
+    logits: Array,
+    target: Array,
+    axis: int,
+    weight: Array | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> _Problem:
+    xp = array_namespace(logits, target, weight)
+    _check_options(label_smoothing, reduction)
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        msg = f"ignore_index must be an int or None, got {ignore_index!r}"
+        raise TypeError(msg)
+    z, out_dtype = to_compute(xp, logits, name="logits")
+    axis = normalize_axis(axis, z.ndim)
+    z = xp.moveaxis(z, axis, -1)
+    n_classes = z.shape[-1]
+    weight = _check_weight(xp, weight, n_classes, z)
+    logp = log_softmax(z, -1)
+    eps = float(label_smoothing)
+
+    if target.dtype == xp.bool:
+        msg = "target must hold integer class indices or float probabilities, got booleans"
+        raise TypeError(msg)
+    if xp.isdtype(target.dtype, "integral"):
+        if tuple(target.shape) != tuple(z.shape[:-1]):
+            msg = (
+                f"target of class indices must have the logits' shape without the class axis, "
+                f"{tuple(z.shape[:-1])}, got {tuple(target.shape)}"
+            )
+            raise ValueError(msg)
+        counted = _check_labels(xp, target, n_classes, ignore_index)
+        classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
+        onehot = xp.astype(target[..., None] == classes, z.dtype)
+        w = constant(xp, 1.0, z) if weight is None else weight
+        w_y = xp.sum(onehot * w, axis=-1, keepdims=True)  # the target's class weight
+        b = (1.0 - eps) * w_y * onehot + (eps / n_classes) * w
+        b = xp.where(counted[..., None], b, constant(xp, 0.0, z))
+        denom = xp.sum(xp.where(counted, w_y[..., 0], constant(xp, 0.0, z)))
+    elif xp.isdtype(target.dtype, "real floating"):
+        if ignore_index is not None:
+            msg = (
+                "ignore_index applies to integer class targets only; with probability "
+                "targets give the samples to skip zero probability instead"
+            )
+            raise ValueError(msg)
+        if tuple(target.shape) != tuple(logits.shape):
+            msg = (
+                f"target of class probabilities must have the logits' shape "
+                f"{tuple(logits.shape)}, got {tuple(target.shape)}"
+            )
+            raise ValueError(msg)
+        t = xp.moveaxis(xp.astype(target, z.dtype), axis, -1)
+        b = (1.0 - eps) * t + eps / n_classes if eps else t
+        if weight is not None:
+            b = b * weight
+        n_samples = math.prod(z.shape[:-1])
+        denom = xp.asarray(float(n_samples), dtype=z.dtype, device=device(z))
+    else:
+        msg = f"target must hold integer class indices or float probabilities, got {target.dtype}"
+        raise TypeError(msg)
+    return _Problem(xp, logp, b, denom if reduction == "mean" else None, reduction, axis, out_dtype)
+
+
+def _reduce(pr: _Problem, per_sample: Array) -> Array:
+    xp = pr.xp
+    if pr.reduction == "none":
+        return per_sample
+    total = xp.sum(per_sample)
+    if pr.denom is None:
+        return total
+    nothing = pr.denom == constant(xp, 0.0, total)
+    safe = xp.where(nothing, constant(xp, 1.0, total), pr.denom)
+    return xp.where(nothing, constant(xp, math.nan, total), total / safe)
+
+
+def _scale(pr: _Problem, per_sample_grad: Array) -> Array:
+    """Divide a per-sample derivative by the mean's denominator and restore the axis."""
+    xp = pr.xp
+    if pr.denom is not None:
+        nothing = pr.denom == constant(xp, 0.0, pr.denom)
+        per_sample_grad = per_sample_grad / xp.where(nothing, constant(xp, 1.0, pr.denom), pr.denom)
+    return xp.astype(xp.moveaxis(per_sample_grad, -1, pr.axis), pr.out_dtype)
+
+
+def _loss(pr: _Problem) -> Array:
+    xp = pr.xp
+    zero = constant(xp, 0.0, pr.logp)
+    # 0 · log 0 = 0: a class with no target mass adds nothing, even at −inf logits
+    logp = xp.where(pr.b == zero, zero, pr.logp)
+    per_sample = -xp.sum(pr.b * logp, axis=-1)
+    return xp.astype(_reduce(pr, per_sample), pr.out_dtype)
+
+
+def cross_entropy(
+    logits: Array,
+    target: Array,
+    /,
+    axis: int = -1,
+    *,
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> Array:
+    r"""Cross-entropy between softmax(logits) and a target, as PyTorch defines it.
+
+    Parameters
+    ----------
+    logits : array, shape (..., C, ...)
+        Unnormalised scores; ``axis`` is the class axis.
+    target : array
+        Either integer class indices with the logits' shape without the class
+        axis, or class probabilities with the logits' shape.
+    axis : int, default -1
+        The class axis of ``logits`` (PyTorch's is 1; ours defaults to the last).
+    weight : array, shape (C,), optional
+        Non-negative, finite class weights.
+    ignore_index : int, optional
+        Index targets equal to it add nothing and do not count in the mean.
+    label_smoothing : float in [0, 1], default 0
+        Mix the target with the uniform distribution: :math:`(1-\varepsilon)y + \varepsilon/C`.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How per-sample losses are combined (see the module notes for the mean).
+
+    Returns
+    -------
+    array
+        0-d for ``"mean"``/``"sum"``, one loss per sample for ``"none"``;
+        the logits' float dtype.
+
+    Notes
+    -----
+    .. math::
+
+        \ell = -\sum_c B_c \log S_c(z), \qquad
+        B = (1-\varepsilon)\,w_y\,e_y + \tfrac{\varepsilon}{C}\,w
+        \ \text{(index target)},\quad
+        B = w\odot((1-\varepsilon)t + \tfrac{\varepsilon}{C})
+        \ \text{(probability target)}.
+
+    The value equals ``torch.nn.functional.cross_entropy`` for every option
+    both offer, including the weighted mean's denominator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad import cross_entropy
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    >>> float(cross_entropy(logits, np.array([0, 2])))
+    0.1967...
+    >>> cross_entropy(logits, np.array([0, 2]), reduction="none")
+    array([0.24131209, 0.09492169])
+    """
+    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    return _loss(pr)
+
+
+def cross_entropy_and_grad(
+    logits: Array,
+    target: Array,
+    /,
+    axis: int = -1,
+    *,
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> tuple[Array, Array]:
+    r"""Cross-entropy and its gradient with respect to the logits, in one pass.
+
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+
+    Returns
+    -------
+    loss : array
+        As :func:`cross_entropy` returns it.
+    grad : array, same shape as ``logits``
+        :math:`\partial \ell / \partial z`; for ``reduction="none"`` the
+        gradient of the sum of the per-sample losses.
+
+    Notes
+    -----
+    .. math::
+
+        \frac{\partial \ell}{\partial z_c} = a\,S_c - B_c, \qquad a = \sum_c B_c,
+
+    which is :math:`S - y` for a plain one-hot target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad import cross_entropy_and_grad
+    >>> loss, grad = cross_entropy_and_grad(np.log(np.array([[0.5, 0.25, 0.25]])), np.array([0]))
+    >>> float(loss)
+    0.6931...
+    >>> grad  # S - y
+    array([[-0.5 ,  0.25,  0.25]])
+    """
+    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    xp = pr.xp
+    s = xp.exp(pr.logp)
+    a = xp.sum(pr.b, axis=-1, keepdims=True)
+    return _loss(pr), _scale(pr, a * s - pr.b)
+
+
+def cross_entropy_hvp(
+    logits: Array,
+    target: Array,
+    v: Array,
+    /,
+    axis: int = -1,
+    *,
+    weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> Array:
+    r"""The Hessian of :func:`cross_entropy` with respect to the logits, applied to ``v``.
+
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+    v : array, same shape as ``logits``
+        The direction.
+
+    Returns
+    -------
+    array, same shape as ``logits``
+        :math:`H v`; for ``reduction="none"`` the Hessian of the summed losses.
+
+    Notes
+    -----
+    Differentiating the gradient :math:`a S - B` once more gives :math:`a` times
+    the softmax Jacobian, so the product costs O(C) per sample:
+
+    .. math::
+
+        H v = a\,S \odot (v - \langle S, v\rangle), \qquad a = \sum_c B_c .
+
+    This is what Newton and truncated-Newton solvers need; the Hessian itself
+    (``a (diag(S) − S Sᵀ)`` per sample) is never formed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad import cross_entropy_hvp
+    >>> logits = np.zeros((1, 2))
+    >>> cross_entropy_hvp(logits, np.array([0]), np.array([[1.0, 0.0]]))
+    array([[ 0.25, -0.25]])
+    """
+    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    xp = pr.xp
+    if tuple(v.shape) != tuple(logits.shape):
+        msg = f"v must have the logits' shape {tuple(logits.shape)}, got {tuple(v.shape)}"
+        raise ValueError(msg)
+    v = xp.moveaxis(xp.astype(v, pr.logp.dtype), pr.axis, -1)
+    s = xp.exp(pr.logp)
+    a = xp.sum(pr.b, axis=-1, keepdims=True)
+    return _scale(pr, a * s * (v - xp.sum(s * v, axis=-1, keepdims=True)))
