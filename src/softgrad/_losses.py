@@ -272,7 +272,7 @@ def cross_entropy(
     >>> float(cross_entropy(logits, np.array([0, 2])))
     0.1681...
     >>> cross_entropy(logits, np.array([0, 2]), reduction="none")
-    array([0.24131209, 0.09492169])
+    array([0.2413113 , 0.09492296])
     """
     pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
     return _loss(pr)
