@@ -7,6 +7,9 @@ from softgrad._derivatives import softmax_hessian as softmax_hessian
 from softgrad._derivatives import softmax_jacobian as softmax_jacobian
 from softgrad._derivatives import softmax_jvp as softmax_jvp
 from softgrad._derivatives import softmax_vjp as softmax_vjp
+from softgrad._gradcheck import GradcheckError as GradcheckError
+from softgrad._gradcheck import GradcheckResult as GradcheckResult
+from softgrad._gradcheck import gradcheck as gradcheck
 from softgrad._losses import cross_entropy as cross_entropy
 from softgrad._losses import cross_entropy_and_grad as cross_entropy_and_grad
 from softgrad._losses import cross_entropy_hvp as cross_entropy_hvp
@@ -15,9 +18,12 @@ from softgrad._softmax import logsumexp as logsumexp
 from softgrad._softmax import softmax as softmax
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckResult",
     "cross_entropy",
     "cross_entropy_and_grad",
     "cross_entropy_hvp",
+    "gradcheck",
     "log_softmax",
     "log_softmax_jacobian",
     "log_softmax_jvp",
