@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+
 import pytest
-from helpers import BACKENDS, Backend
 from hypothesis import HealthCheck, settings
+
+from helpers import BACKENDS, Backend
 
 settings.register_profile(
     "default", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("ci", deadline=None, max_examples=40, derandomize=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
 
 try:  # JAX computes in float32 unless told otherwise; the tests compare float64 results
     import jax

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from helpers import Backend, to_numpy
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import softgrad as sg
+
+from helpers import Backend, to_numpy
 
 FORWARD = [sg.softmax, sg.log_softmax, sg.logsumexp]
 
@@ -65,7 +66,9 @@ class TestMasks:
         mask = np.array([[True, True, False], [True, False, True]])
         s = to_numpy(sg.softmax(xp.asarray(x), where=xp.asarray(mask)))
         np.testing.assert_allclose(s[0], [*reference_softmax(np.array([1.0, 2.0])), 0.0])
-        np.testing.assert_allclose(s[1], [reference_softmax(np.array([3.0, 4.0]))[0], 0.0, 0.7310585786300049])
+        np.testing.assert_allclose(
+            s[1], [reference_softmax(np.array([3.0, 4.0]))[0], 0.0, 0.7310585786300049]
+        )
         ls = to_numpy(sg.log_softmax(xp.asarray(x), where=xp.asarray(mask)))
         assert ls[0, 2] == -np.inf
         assert ls[1, 1] == -np.inf
@@ -76,7 +79,9 @@ class TestMasks:
         x = xp.asarray(np.array([[1.0, 2.0], [5.0, 6.0]]))
         mask = xp.asarray(np.array([[True, True], [False, False]]))
         np.testing.assert_array_equal(to_numpy(sg.softmax(x, where=mask))[1], [0.0, 0.0])
-        np.testing.assert_array_equal(to_numpy(sg.log_softmax(x, where=mask))[1], [-np.inf, -np.inf])
+        np.testing.assert_array_equal(
+            to_numpy(sg.log_softmax(x, where=mask))[1], [-np.inf, -np.inf]
+        )
         assert to_numpy(sg.logsumexp(x, where=mask))[1] == -np.inf
 
     def test_mask_broadcasts(self) -> None:
@@ -145,10 +150,14 @@ class TestShapesAndDtypes:
         s = sg.softmax(x)
         default = xp.xp.__array_namespace_info__().default_dtypes()["real floating"]
         assert s.dtype == default
-        np.testing.assert_allclose(to_numpy(s), reference_softmax(np.array([1.0, 2.0, 3.0])), rtol=1e-6)
+        np.testing.assert_allclose(
+            to_numpy(s), reference_softmax(np.array([1.0, 2.0, 3.0])), rtol=1e-6
+        )
 
     def test_bool_promotes(self) -> None:
-        np.testing.assert_allclose(sg.softmax(np.array([True, False])), reference_softmax(np.array([1.0, 0.0])))
+        np.testing.assert_allclose(
+            sg.softmax(np.array([True, False])), reference_softmax(np.array([1.0, 0.0]))
+        )
 
     @pytest.mark.parametrize("f", FORWARD, ids=lambda f: f.__name__)
     def test_float16_computed_in_float32(self, f: object) -> None:
@@ -176,7 +185,9 @@ class TestShapesAndDtypes:
         assert sg.softmax(x).dtype == xp.xp.float32
 
     def test_bad_axis(self) -> None:
-        with pytest.raises(ValueError, match=r"axis=2 is out of range for an array of 2 dimensions"):
+        with pytest.raises(
+            ValueError, match=r"axis=2 is out of range for an array of 2 dimensions"
+        ):
             sg.softmax(np.zeros((2, 2)), axis=2)
         with pytest.raises(TypeError, match="axis must be an int"):
             sg.softmax(np.zeros(2), axis=1.0)  # type: ignore[arg-type]
@@ -207,7 +218,9 @@ class TestProperties:
 
     @given(logits_arrays())
     def test_exp_log_softmax_is_softmax(self, x: np.ndarray) -> None:
-        np.testing.assert_allclose(np.exp(sg.log_softmax(x)), sg.softmax(x), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(
+            np.exp(sg.log_softmax(x)), sg.softmax(x), rtol=1e-12, atol=1e-300
+        )
 
     @given(logits_arrays())
     def test_log_softmax_is_x_minus_logsumexp(self, x: np.ndarray) -> None:

@@ -14,6 +14,7 @@ Dtype policy
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import array_api_compat
@@ -52,11 +53,24 @@ def array_namespace(*arrays: Array | None) -> Namespace:
                 f"got {type(a).__name__}; wrap Python values with numpy.asarray(...)"
             )
             raise TypeError(msg)
+    if all(_is_torch(a) for a in present):
+        # direct, so that torch.compile traces no cached helper
+        import array_api_compat.torch as torch_namespace
+
+        return torch_namespace
     return array_api_compat.array_namespace(*present)
+
+
+def _is_torch(x: Array) -> bool:
+    # a plain isinstance check: array-api-compat's cached helpers make torch.compile warn
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def device(x: Array) -> Any:
     """The device ``x`` lives on (``"cpu"`` for NumPy)."""
+    if _is_torch(x):
+        return x.device
     return array_api_compat.device(x)
 
 
@@ -140,7 +154,7 @@ def validate_where(xp: Namespace, where: Array | None, shape: tuple[int, ...]) -
 
 def is_concrete(x: Array) -> bool:
     """True when ``x``'s values can be inspected now (not a JAX tracer or a lazy Dask array)."""
-    return not array_api_compat.is_lazy_array(x)
+    return _is_torch(x) or not array_api_compat.is_lazy_array(x)
 
 
 def stop_gradient(xp: Namespace, x: Array) -> Array:
@@ -149,7 +163,7 @@ def stop_gradient(xp: Namespace, x: Array) -> Array:
     Used for the max shift of softmax: the result does not depend on it, so its
     derivative is exactly zero and autodiff should not trace it.
     """
-    if array_api_compat.is_torch_array(x):
+    if _is_torch(x):
         return x.detach()
     if array_api_compat.is_jax_array(x):
         import jax

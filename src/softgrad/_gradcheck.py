@@ -66,10 +66,11 @@ class GradcheckResult:
             f"max rel err {self.max_rel_err:.3e} (step h={self.step:.3g}, rtol={self.rtol:.3g}, "
             f"atol={self.atol:.3g})"
         )
-        rows = [
+        header = (
             f"  {'check':<12} {'dir':>3} {'|analytic|':>12} {'|numeric|':>12} {'abs err':>10} "
             f"{'rel err':>10} {'tolerance':>10}"
-        ]
+        )
+        rows = [header]
         for c in self.checks:
             mark = "" if c.ok else "  <-- FAILED"
             rows.append(

@@ -79,7 +79,9 @@ def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, like: Arr
     if weight is None:
         return None
     if tuple(weight.shape) != (n_classes,):
-        msg = f"weight must have shape ({n_classes},), one entry per class, got {tuple(weight.shape)}"
+        msg = (
+            f"weight must have shape ({n_classes},), one entry per class, got {tuple(weight.shape)}"
+        )
         raise ValueError(msg)
     weight, _ = to_compute(xp, weight, name="weight")
     weight = xp.astype(weight, like.dtype)
@@ -93,17 +95,13 @@ def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, like: Arr
     return weight
 
 
-def _check_labels(
-    xp: Namespace, target: Array, n_classes: int, ignore_index: int | None
-) -> Array:
+def _check_labels(xp: Namespace, target: Array, n_classes: int, ignore_index: int | None) -> Array:
     """Validate class indices; return the mask of targets that count."""
     counted = xp.ones(target.shape, dtype=xp.bool, device=device(target))
     if ignore_index is not None:
         counted = target != ignore_index
     if is_concrete(target) and target.size:
-        out_of_range = xp.logical_and(
-            counted, xp.logical_or(target < 0, target >= n_classes)
-        )
+        out_of_range = xp.logical_and(counted, xp.logical_or(target < 0, target >= n_classes))
         if bool(xp.any(out_of_range)):
             bad = xp.where(out_of_range, target, xp.zeros_like(target))
             lo, hi = int(xp.min(bad)), int(xp.max(bad))
