@@ -195,3 +195,13 @@ class TestGradcheckOnEveryDerivative:
             jvp=lambda x, v: np.einsum("ijk,k->ij", sg.softmax_hessian(x), v),
             seed=2,
         )
+
+    def test_jacobians_as_jvps(self) -> None:
+        x = np.random.default_rng(8).normal(size=(2, 5))
+        for f, jac in [
+            (sg.softmax, sg.softmax_jacobian),
+            (sg.log_softmax, sg.log_softmax_jacobian),
+        ]:
+            sg.gradcheck(
+                f, x, jvp=lambda x, v, jac=jac: np.einsum("...ij,...j->...i", jac(x), v), seed=3
+            )

@@ -242,3 +242,15 @@ class TestProperties:
     def test_argmax_preserved(self, x: np.ndarray) -> None:
         s = sg.softmax(x)
         assert np.all(np.take_along_axis(s, np.argmax(x, -1)[..., None], -1)[..., 0] == s.max(-1))
+
+
+def test_dask_chunked_along_the_softmax_axis() -> None:
+    da = pytest.importorskip("dask.array")
+    x = np.random.default_rng(4).normal(size=(6, 9)) * 4
+    lazy = da.from_array(x, chunks=(2, 4))  # the softmax axis spans three chunks
+    np.testing.assert_allclose(sg.softmax(lazy).compute(), reference_softmax(x), rtol=1e-13)
+    np.testing.assert_allclose(sg.logsumexp(lazy).compute(), np.log(np.exp(x).sum(-1)), rtol=1e-13)
+    loss, grad = sg.cross_entropy_and_grad(lazy, da.from_array(np.arange(6) % 9, chunks=2))
+    ref_loss, ref_grad = sg.cross_entropy_and_grad(x, np.arange(6) % 9)
+    np.testing.assert_allclose(loss.compute(), ref_loss, rtol=1e-13)
+    np.testing.assert_allclose(grad.compute(), ref_grad, rtol=1e-12)
