@@ -353,6 +353,30 @@ class _StochasticState:
         self.t = 0
 
 
+def _minibatch_loss_and_grad(
+    xb: FloatArray,
+    yb: NDArray[np.intp],
+    scale: FloatArray,
+    W: FloatArray,
+    b: FloatArray,
+    *,
+    l2: float,
+    fit_intercept: bool,
+) -> tuple[float, FloatArray]:
+    """Data loss ``Σ scale_i CE_i`` and the gradient of it plus ``λ/2 ||W||²``, flat.
+
+    Everything stays in the data's dtype (float32 data: float32 updates).
+    """
+    z = xb @ W.T
+    if fit_intercept:
+        z += b
+    losses, g = cross_entropy_and_grad(z, yb, reduction="none")
+    g *= scale[:, None]
+    gW = g.T @ xb + xb.dtype.type(l2) * W
+    grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if fit_intercept else gW.ravel()
+    return float(np.dot(losses, scale)), grad
+
+
 def _stochastic_epoch(
     solver: str,
     X: FloatArray,
@@ -375,19 +399,14 @@ def _stochastic_epoch(
     total = 0.0
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        xb, yb = X[idx], y[idx]
-        z = xb @ W.T
-        if fit_intercept:
-            z += b
         # unbiased for the full objective: Σ_B s_i CE_i / (|B| mean(s)) + λ/2 ||W||²
-        losses, g = cross_entropy_and_grad(z, yb, reduction="none")
         scale = np.full(len(idx), 1.0 / (len(idx) * sw_mean), dtype=X.dtype)
         if sw is not None:
             scale *= sw[idx]
-        g *= scale[:, None]
-        total += float(np.dot(losses, scale)) * len(idx)
-        gW = g.T @ xb + X.dtype.type(l2) * W
-        grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if fit_intercept else gW.ravel()
+        data_loss, grad = _minibatch_loss_and_grad(
+            X[idx], y[idx], scale, W, b, l2=l2, fit_intercept=fit_intercept
+        )
+        total += data_loss * len(idx)
         state.t += 1
         if solver == "sgd":
             state.m *= _MOMENTUM
@@ -871,12 +890,21 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # our own handle: np.load leaks its own when the zip turns out broken
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
         except FileNotFoundError:
             msg = f"model file {str(path)!r} does not exist"
             raise ModelFileError(msg) from None
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            TypeError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as exc:
             msg = (
                 f"cannot read model file {str(path)!r}: it is truncated, corrupt or not an "
                 f".npz model ({type(exc).__name__}: {exc})"
