@@ -862,6 +862,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 np.savez(fh, **arrays)  # type: ignore[arg-type]
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, _default_mode())
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -906,8 +907,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             zlib.error,
         ) as exc:
             msg = (
-                f"cannot read model file {str(path)!r}: it is truncated, corrupt or not an "
-                f".npz model ({type(exc).__name__}: {exc})"
+                f"cannot read model file {str(path)!r}: it is truncated, corrupt or not a "
+                f".npz model file ({type(exc).__name__})"
             )
             raise ModelFileError(msg) from None
         required = ("format", "format_version", "coef", "intercept", "classes", "params", "sha256")
@@ -1058,3 +1059,10 @@ def _checksum(arrays: Mapping[str, NDArray[Any]]) -> str:
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def _default_mode() -> int:
+    """``0o666`` less the process umask: what ``open()`` would have given the file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -13,7 +13,11 @@ from typing import Any
 import click
 
 # command name -> "module:attribute" (imported on first use)
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("softgrad.cli.bench", "bench"),
+    "train": ("softgrad.cli.train", "train"),
+    "predict": ("softgrad.cli.predict", "predict"),
+}
 
 
 class _LazyGroup(click.Group):

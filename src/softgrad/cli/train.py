@@ -1,0 +1,185 @@
+"""``softgrad train``: train the post's network and show what it learned.
+
+Example::
+
+    $ softgrad train                      # iris: D=4 inputs, K=3 softmax outputs
+    $ softgrad train --data digits --solver newton-cg --C 0.5
+    $ softgrad train --data flowers.csv --target species --out runs/flowers
+    $ softgrad train --json | jq .test_accuracy
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from softgrad._data import BUILTIN
+
+SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+
+
+@click.command()
+@click.option(
+    "--data",
+    default="iris",
+    show_default=True,
+    metavar="{" + ",".join(BUILTIN) + "}|PATH.csv",
+    help="A dataset bundled with scikit-learn, or a CSV file with a header row.",
+)
+@click.option("--target", metavar="COLUMN", help="Label column of a CSV file.")
+@click.option(
+    "--solver", type=click.Choice(SOLVERS), default="lbfgs", show_default=True, help="Optimiser."
+)
+@click.option(
+    "--C",
+    "C",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Inverse L2 regularisation strength.",
+)
+@click.option(
+    "--max-iter",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Iterations (epochs for sgd/adam).",
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.25,
+    show_default=True,
+    help="Held-out fraction.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Split and shuffling seed.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Run folder (default: runs/<timestamp>, linked as runs/latest).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or tables: one summary line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout only.")
+def train(
+    data: str,
+    target: str | None,
+    solver: str,
+    C: float,
+    max_iter: int,
+    test_size: float,
+    seed: int,
+    out: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train the softmax classifier (D inputs → K softmax outputs) and write a run folder."""
+    from rich.console import Console
+
+    from softgrad._classifier import ModelFileError
+    from softgrad._training import TrainConfig
+    from softgrad._training import train as run_training
+
+    config = TrainConfig(
+        data=data,
+        target=target,
+        solver=solver,
+        C=C,
+        max_iter=max_iter,
+        test_size=test_size,
+        seed=seed,
+        out=out,
+    )
+    console = Console(stderr=as_json)
+    try:
+        if quiet or as_json:
+            result = run_training(config)
+        else:
+            result = _train_with_progress(config, console, run_training)
+    except (ValueError, ModelFileError, FloatingPointError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    m = result.metrics
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if quiet:
+        click.echo(
+            f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} samples), "
+            f"{m['n_iter']} iterations, run folder {result.run_dir}"
+        )
+        return
+    _print_summary(console, m, result)
+
+
+def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[bold]training[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("objective {task.fields[objective]}"),
+        TimeElapsedColumn(),
+    )
+    bar = Progress(*columns, console=console, transient=False)
+    unit = "epochs" if config.solver in ("sgd", "adam") else "iterations"
+    task = bar.add_task(
+        f"{config.data} ({config.solver}, max {unit})", total=config.max_iter, objective="—"
+    )
+
+    def progress(iteration: int, objective: float) -> None:
+        if iteration == 1:  # start drawing only once the data loaded and fitting began
+            bar.start()
+        bar.update(task, completed=iteration, objective=f"{objective:.5f}")
+
+    try:
+        result = run_training(config, progress)
+        # converged before max_iter: show the bar as done at the real count
+        n_iter = result.metrics["n_iter"]
+        bar.update(task, total=max(n_iter, 1), completed=n_iter)
+    finally:
+        bar.stop()
+    return result
+
+
+def _print_summary(console: Any, m: dict[str, Any], result: Any) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"[bold]{m['data']}[/]: D = {m['n_features']} inputs → K = {len(m['classes'])} softmax "
+        f"outputs, {m['n_train']} training / {m['n_test']} held-out samples"
+    )
+    console.print(
+        f"held-out accuracy [bold green]{m['test_accuracy']:.4f}[/] "
+        f"(training {m['train_accuracy']:.4f}) after {m['n_iter']} {m['solver']} iterations "
+        f"in {m['fit_seconds']:.2f} s"
+    )
+    names = [str(c) for c in m["classes"]]
+    table = Table(
+        title=f"confusion matrix (held out; rows: true {m['target']})", title_justify="left"
+    )
+    table.add_column("true \\ predicted", style="bold")
+    for name in names:
+        table.add_column(name, justify="right")
+    for name, row in zip(names, m["confusion_matrix"], strict=True):
+        cells = [
+            f"[green]{v}[/]" if i == j and v else (f"[red]{v}[/]" if v else "·")
+            for j, v in enumerate(row)
+            for i in [names.index(name)]
+        ]
+        table.add_row(name, *cells)
+    console.print(table)
+    curve = m["loss_curve"]
+    tail = ", ".join(f"{v:.6f}" for v in curve[-3:])
+    console.print(f"loss curve: {curve[0]:.6f} → … → {tail} (objective, {len(curve)} points)")
+    g = m["gradcheck"]
+    verdict = "[green]ok[/]" if g["ok"] else "[bold red]FAILED[/]"
+    console.print(
+        f"gradient check {verdict}: analytic gradient and Hessian-vector product vs five-point "
+        f"finite differences, max relative error {g['max_rel_err']:.2e} ({g['checks']} checks)"
+    )
+    console.print(f"run folder [bold]{result.run_dir}[/]: " + ", ".join(m["files"].values()))
