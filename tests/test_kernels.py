@@ -17,9 +17,11 @@ special values (NaN, ±inf, exact zeros of masked entries) agree exactly.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -49,24 +51,40 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     monkeypatch.setattr(_delegation, "MIN_SIZE", dict.fromkeys(_delegation.MIN_SIZE, 0))
     counter: Counter[str] = Counter()
     for name in ("forward_rows", "vjp_rows", "cross_entropy_rows"):
-        original = getattr(_cpu, name)
+        for variant in (name, name + "_serial"):
+            original = getattr(_cpu, variant)
 
-        def spy(*args: Any, _f: Any = original, _n: str = name) -> Any:
-            counter[_n] += 1
-            return _f(*args)
+            def spy(*args: Any, _f: Any = original, _n: str = name) -> Any:
+                counter[_n] += 1
+                return _f(*args)
 
-        monkeypatch.setattr(_cpu, name, spy)
+            monkeypatch.setattr(_cpu, variant, spy)
     return counter
 
 
-@pytest.fixture(params=[_delegation.CHUNK, 3], ids=["whole-rows", "split-rows"])
+@pytest.fixture(params=[_delegation.CHUNK, 3], ids=["parallel-whole-rows", "parallel-split-rows"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Run once with whole rows per thread and once with rows split into chunks of 3."""
     value: int = request.param
+    monkeypatch.setattr(_delegation, "SERIAL_MAX", 0)  # the parallel kernels, even when small
     monkeypatch.setattr(_delegation, "CHUNK", value)
     if value != _delegation.CHUNK:
         monkeypatch.setattr(_delegation, "_chunk", lambda rows, n: value)
     return value
+
+
+PATHS = [(_delegation.SERIAL_MAX, _delegation.CHUNK), (0, _delegation.CHUNK), (0, 2)]
+"""(SERIAL_MAX, chunk): serial kernels; parallel over whole rows; parallel over chunks of 2."""
+
+
+@contextlib.contextmanager
+def kernel_path(serial_max: int, chunk: int) -> Iterator[None]:
+    """Kernels at every size, through the serial or the parallel (whole or split rows) path."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_delegation, "MIN_SIZE", dict.fromkeys(_delegation.MIN_SIZE, 0))
+        mp.setattr(_delegation, "SERIAL_MAX", serial_max)
+        mp.setattr(_delegation, "_chunk", lambda rows, n: chunk)
+        yield
 
 
 def assert_close(got: Any, ref: Any, n: int, c: float = 16.0, zeros: Any = None) -> None:
@@ -195,25 +213,26 @@ def logits_case(draw: st.DrawFn) -> tuple[np.ndarray, int, np.ndarray | None]:
 
 class TestForward:
     @settings(max_examples=120)
-    @given(case=logits_case())
-    def test_softmax_matches_reference(self, case: Any) -> None:
-        self._check(case, softgrad.softmax, ref_softmax)
+    @given(case=logits_case(), path=st.sampled_from(PATHS))
+    def test_softmax_matches_reference(self, case: Any, path: tuple[int, int]) -> None:
+        self._check(case, path, softgrad.softmax, ref_softmax)
 
     @settings(max_examples=120)
-    @given(case=logits_case())
-    def test_log_softmax_matches_reference(self, case: Any) -> None:
-        self._check(case, softgrad.log_softmax, ref_log_softmax)
+    @given(case=logits_case(), path=st.sampled_from(PATHS))
+    def test_log_softmax_matches_reference(self, case: Any, path: tuple[int, int]) -> None:
+        self._check(case, path, softgrad.log_softmax, ref_log_softmax)
 
     @settings(max_examples=120)
-    @given(case=logits_case(), keepdims=st.booleans())
-    def test_logsumexp_matches_reference(self, case: Any, keepdims: bool) -> None:
-        self._check(case, softgrad.logsumexp, ref_logsumexp, keepdims=keepdims)
+    @given(case=logits_case(), path=st.sampled_from(PATHS), keepdims=st.booleans())
+    def test_logsumexp_matches_reference(
+        self, case: Any, path: tuple[int, int], keepdims: bool
+    ) -> None:
+        self._check(case, path, softgrad.logsumexp, ref_logsumexp, keepdims=keepdims)
 
     @staticmethod
-    def _check(case: Any, fn: Any, ref: Any, **kw: Any) -> None:
+    def _check(case: Any, path: tuple[int, int], fn: Any, ref: Any, **kw: Any) -> None:
         x, axis, mask = case
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_delegation, "MIN_SIZE", dict.fromkeys(_delegation.MIN_SIZE, 0))
+        with kernel_path(*path):
             got = fn(x, axis, where=mask, **kw)
         want = ref(x, axis, where=mask, **kw)
         zeros = None
@@ -316,16 +335,15 @@ def vjp_case(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, np.ndarray |
 
 class TestVJP:
     @settings(max_examples=100)
-    @given(case=vjp_case(), log=st.booleans())
-    def test_matches_reference(self, case: Any, log: bool) -> None:
+    @given(case=vjp_case(), log=st.booleans(), path=st.sampled_from(PATHS))
+    def test_matches_reference(self, case: Any, log: bool, path: tuple[int, int]) -> None:
         s, g, axis, mask = case
         fn, ref = (
             (softgrad.log_softmax_vjp, ref_log_softmax_vjp)
             if log
             else (softgrad.softmax_vjp, ref_softmax_vjp)
         )
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_delegation, "MIN_SIZE", dict.fromkeys(_delegation.MIN_SIZE, 0))
+        with kernel_path(*path):
             got = fn(s, g, axis, where=mask)
         want = ref(s, g, axis, where=mask)
         zeros = None if mask is None else ~np.broadcast_to(mask, s.shape)
@@ -396,12 +414,11 @@ def ce_case(draw: st.DrawFn) -> dict[str, Any]:
 
 class TestCrossEntropy:
     @settings(max_examples=150)
-    @given(case=ce_case())
-    def test_matches_reference(self, case: dict[str, Any]) -> None:
+    @given(case=ce_case(), path=st.sampled_from(PATHS))
+    def test_matches_reference(self, case: dict[str, Any], path: tuple[int, int]) -> None:
         x, t = case.pop("logits"), case.pop("target")
         axis = case.pop("axis")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_delegation, "MIN_SIZE", dict.fromkeys(_delegation.MIN_SIZE, 0))
+        with kernel_path(*path):
             loss, grad = softgrad.cross_entropy_and_grad(x, t, axis, **case)
         ref_loss, ref_grad = ref_cross_entropy_and_grad(x, t, axis, **case)
         n = x.shape[axis]

@@ -39,7 +39,14 @@ from numba import njit, prange
 
 from softgrad.kernels._exp import fast_exp, fmax
 
-__all__ = ["cross_entropy_rows", "forward_rows", "vjp_rows"]
+__all__ = [
+    "cross_entropy_rows",
+    "cross_entropy_rows_serial",
+    "forward_rows",
+    "forward_rows_serial",
+    "vjp_rows",
+    "vjp_rows_serial",
+]
 
 _RED = {"contract", "reassoc", "nsz"}  # reductions: SIMD partial sums
 _EW = {"contract"}  # elementwise outputs: keep the written association
@@ -458,34 +465,106 @@ def cross_entropy_rows(  # type: ignore[no-untyped-def]  # pragma: no cover
     invd = F(inv_denom)
     nomask = np.ones(1, dtype=np.bool_)
     for i in prange(rows):
-        xi = x[i]
-        gi = grad[i]
-        y = target[i]
-        counted = not (has_ignore and y == ignore_index)
-        cy = F(0.0)
-        cu = F(0.0)
-        wy = F(0.0)
-        if counted:
-            wy = weight[y] if has_weight else F(1.0)
-            cy = F((1.0 - smoothing) * wy)
-            cu = cu_all
-        a = cy + cu * sumw
-        mx = _max(xi, nomask, False)
-        kind = _kind(mx)
-        if kind != _NORMAL:
-            cnt = _count_posinf(xi, nomask, False) if kind == _POSINF else 0
-            loss[i] = _ce_row_special(xi, y, weight, has_weight, cy, cu, a, kind, cnt, invd, gi)
-            continue
-        t, r = _sum_exp(xi, nomask, False, mx, gi, True)
-        lt = F(math.log(t) + math.log1p(r / t))
-        inv = F(1.0) / (t + r)
-        li = F(0.0)
-        if cy != F(0.0):
-            li -= cy * ((xi[y] - mx) - lt)
-        if cu != F(0.0):
-            li -= cu * (_weighted_shift_sum(xi, weight, has_weight, mx) - lt * sumw)
-        loss[i] = li
-        ey = gi[y] if counted else F(0.0)
-        _ce_grad_write(gi, weight, has_weight, a * inv, cu, invd)
-        if counted:
-            gi[y] = (a * inv * ey - (cy + cu * wy)) * invd
+        loss[i] = _ce_row(
+            x[i],
+            grad[i],
+            target[i],
+            weight,
+            has_weight,
+            ignore_index,
+            has_ignore,
+            smoothing,
+            sumw,
+            cu_all,
+            invd,
+            nomask,
+        )
+
+
+@njit(fastmath=_EW, cache=True)
+def _ce_row(  # type: ignore[no-untyped-def]  # pragma: no cover
+    xi, gi, y, weight, has_weight, ignore_index, has_ignore, smoothing, sumw, cu_all, invd, nomask
+):
+    """One sample: its loss returned, its gradient written to ``gi``."""
+    F = xi.dtype.type
+    counted = not (has_ignore and y == ignore_index)
+    cy = F(0.0)
+    cu = F(0.0)
+    wy = F(0.0)
+    if counted:
+        wy = weight[y] if has_weight else F(1.0)
+        cy = F((1.0 - smoothing) * wy)
+        cu = cu_all
+    a = cy + cu * sumw
+    mx = _max(xi, nomask, False)
+    kind = _kind(mx)
+    if kind != _NORMAL:
+        cnt = _count_posinf(xi, nomask, False) if kind == _POSINF else 0
+        return _ce_row_special(xi, y, weight, has_weight, cy, cu, a, kind, cnt, invd, gi)
+    t, r = _sum_exp(xi, nomask, False, mx, gi, True)
+    lt = F(math.log(t) + math.log1p(r / t))
+    inv = F(1.0) / (t + r)
+    li = F(0.0)
+    if cy != F(0.0):
+        li -= cy * ((xi[y] - mx) - lt)
+    if cu != F(0.0):
+        li -= cu * (_weighted_shift_sum(xi, weight, has_weight, mx) - lt * sumw)
+    ey = gi[y] if counted else F(0.0)
+    _ce_grad_write(gi, weight, has_weight, a * inv, cu, invd)
+    if counted:
+        gi[y] = (a * inv * ey - (cy + cu * wy)) * invd
+    return li
+
+
+# Serial twins for small inputs: a parallel launch costs microseconds when the
+# cores are idle and a whole scheduler time slice (milliseconds) when another
+# process holds one of them, which small calls cannot amortise.
+
+
+@njit(fastmath=_EW, cache=True)
+def forward_rows_serial(x, mask, has_mask, mode, out, lse):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`forward_rows` in the calling thread, whole rows."""
+    for i in range(x.shape[0]):
+        mi = mask[i] if has_mask else mask[0]
+        oi = out[i] if mode != LOGSUMEXP else out[0]
+        lse[i] = _forward_row(x[i], mi, has_mask, mode, oi)
+
+
+@njit(fastmath=_EW, cache=True)
+def vjp_rows_serial(s, g, mask, has_mask, mode, out):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`vjp_rows` in the calling thread."""
+    for i in range(s.shape[0]):
+        mi = mask[i] if has_mask else mask[0]
+        d = _dot(s[i], g[i], mi, has_mask, mode)
+        _vjp_write(s[i], g[i], mi, has_mask, mode, d, out[i])
+
+
+@njit(fastmath=_EW, cache=True)
+def cross_entropy_rows_serial(  # type: ignore[no-untyped-def]  # pragma: no cover
+    x, target, weight, has_weight, ignore_index, has_ignore, smoothing, inv_denom, loss, grad
+):
+    """:func:`cross_entropy_rows` in the calling thread."""
+    rows, n = x.shape
+    F = x.dtype.type
+    sumw = F(0.0)
+    if has_weight:
+        for c in range(n):
+            sumw += weight[c]
+    else:
+        sumw = F(n)
+    nomask = np.ones(1, dtype=np.bool_)
+    for i in range(rows):
+        loss[i] = _ce_row(
+            x[i],
+            grad[i],
+            target[i],
+            weight,
+            has_weight,
+            ignore_index,
+            has_ignore,
+            smoothing,
+            sumw,
+            F(smoothing / n),
+            F(inv_denom),
+            nomask,
+        )

@@ -1,0 +1,1 @@
+"""softgrad's benchmark suite: ``python -m benchmarks`` (see ``benchmarks/README.md``)."""
