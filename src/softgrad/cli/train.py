@@ -126,10 +126,7 @@ def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
         TimeElapsedColumn(),
     )
     bar = Progress(*columns, console=console, transient=False)
-    unit = "epochs" if config.solver in ("sgd", "adam") else "iterations"
-    task = bar.add_task(
-        f"{config.data} ({config.solver}, max {unit})", total=config.max_iter, objective="—"
-    )
+    task = bar.add_task(f"{config.data} ({config.solver})", total=config.max_iter, objective="—")
 
     def progress(iteration: int, objective: float) -> None:
         if iteration == 1:  # start drawing only once the data loaded and fitting began
@@ -179,7 +176,8 @@ def _print_summary(console: Any, m: dict[str, Any], result: Any) -> None:
     g = m["gradcheck"]
     verdict = "[green]ok[/]" if g["ok"] else "[bold red]FAILED[/]"
     console.print(
-        f"gradient check {verdict}: analytic gradient and Hessian-vector product vs five-point "
-        f"finite differences, max relative error {g['max_rel_err']:.2e} ({g['checks']} checks)"
+        f"gradient check {verdict}: gradient & HVP vs finite differences, "
+        f"max rel. err {g['max_rel_err']:.1e}"
     )
-    console.print(f"run folder [bold]{result.run_dir}[/]: " + ", ".join(m["files"].values()))
+    console.print(f"run folder [bold]{result.run_dir}[/]")
+    console.print("  " + ", ".join(m["files"].values()))
