@@ -145,8 +145,11 @@ class TestUserMistakes:
         assert "column 'b'" in err
         assert "'oops' is not a number" in err
 
-    def test_missing_target_option(self, iris_csv):
-        assert "--target" in self._fails(["train", "--data", str(iris_csv)])
+    def test_missing_target_option_is_a_usage_error(self, iris_csv):
+        assert "--target" in self._fails(["train", "--data", str(iris_csv)], code=2)
+
+    def test_target_with_bundled_data_is_a_usage_error(self):
+        assert "CSV files only" in self._fails(["train", "--target", "x"], code=2)
 
     def test_unknown_target_column(self, iris_csv):
         err = self._fails(["train", "--data", str(iris_csv), "--target", "colour"])

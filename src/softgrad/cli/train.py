@@ -81,6 +81,12 @@ def train(
     from softgrad._training import TrainConfig
     from softgrad._training import train as run_training
 
+    if data in BUILTIN and target is not None:
+        msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"
+        raise click.UsageError(msg)
+    if data not in BUILTIN and data.lower().endswith(".csv") and target is None:
+        msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
+        raise click.UsageError(msg)
     config = TrainConfig(
         data=data,
         target=target,
