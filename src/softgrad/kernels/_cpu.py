@@ -464,6 +464,29 @@ def cross_entropy_rows(  # type: ignore[no-untyped-def]  # pragma: no cover
     cu_all = F(smoothing / n)
     invd = F(inv_denom)
     nomask = np.ones(1, dtype=np.bool_)
+    if n <= SMALL_C:
+        block = 256
+        nblock = (rows + block - 1) // block
+        for b in prange(nblock):
+            lo = b * block
+            hi = min(lo + block, rows)
+            _ce_block_small(
+                x,
+                grad,
+                target,
+                lo,
+                hi,
+                weight,
+                has_weight,
+                ignore_index,
+                has_ignore,
+                smoothing,
+                sumw,
+                cu_all,
+                invd,
+                loss,
+            )
+        return
     for i in prange(rows):
         loss[i] = _ce_row(
             x[i],
@@ -502,6 +525,13 @@ def _ce_row(  # type: ignore[no-untyped-def]  # pragma: no cover
         cnt = _count_posinf(xi, nomask, False) if kind == _POSINF else 0
         return _ce_row_special(xi, y, weight, has_weight, cy, cu, a, kind, cnt, invd, gi)
     t, r = _sum_exp(xi, nomask, False, mx, gi, True)
+    return _ce_finish(xi, gi, y, weight, has_weight, counted, cy, cu, wy, a, sumw, invd, mx, t, r)
+
+
+@njit(fastmath=_EW, cache=True)
+def _ce_finish(xi, gi, y, weight, has_weight, counted, cy, cu, wy, a, sumw, invd, mx, t, r):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Loss and gradient of a normal row from its stats; ``gi`` holds :math:`e^{x_c - m}`."""
+    F = xi.dtype.type
     lt = F(math.log(t) + math.log1p(r / t))
     inv = F(1.0) / (t + r)
     li = F(0.0)
@@ -514,6 +544,104 @@ def _ce_row(  # type: ignore[no-untyped-def]  # pragma: no cover
     if counted:
         gi[y] = (a * inv * ey - (cy + cu * wy)) * invd
     return li
+
+
+SMALL_C = 32
+"""Up to this many classes, rows are processed in blocks with one flat exp loop."""
+
+
+@njit(fastmath=_EW, cache=True)
+def _flat_exp(g):  # type: ignore[no-untyped-def]  # pragma: no cover
+    for j in range(g.shape[0]):
+        g[j] = fast_exp(g[j])
+
+
+@njit(fastmath=_EW, cache=True)
+def _ce_block_small(  # type: ignore[no-untyped-def]  # pragma: no cover
+    x,
+    grad,
+    target,
+    lo,
+    hi,
+    weight,
+    has_weight,
+    ignore_index,
+    has_ignore,
+    smoothing,
+    sumw,
+    cu_all,
+    invd,
+    loss,
+):
+    """Rows ``lo:hi`` of a few-class problem, written out with 2-D indexing.
+
+    With 10 classes a per-row loop runs entirely in the scalar remainder of its
+    SIMD loop, and a row view (``x[i]``) costs reference-count updates worth
+    more than the row's arithmetic. So the shifted logits of the whole block
+    are written first, exponentiated by one flat SIMD loop, and the loss and
+    gradient of each row are then formed in place.
+    """
+    n = x.shape[1]
+    F = x.dtype.type
+    zero = F(0.0)
+    one = F(1.0)
+    ms = np.empty(hi - lo, dtype=x.dtype)
+    for i in range(lo, hi):
+        mx = F(-np.inf)
+        for c in range(n):
+            mx = fmax(mx, x[i, c])
+        ms[i - lo] = mx
+        for c in range(n):
+            grad[i, c] = x[i, c] - mx
+    _flat_exp(grad[lo:hi].reshape(-1))
+    for i in range(lo, hi):
+        y = target[i]
+        mx = ms[i - lo]
+        counted = not (has_ignore and y == ignore_index)
+        cy = zero
+        cu = zero
+        wy = zero
+        if counted:
+            wy = weight[y] if has_weight else one
+            cy = F((1.0 - smoothing) * wy)
+            cu = cu_all
+        a = cy + cu * sumw
+        kind = _kind(mx)
+        if kind != _NORMAL:
+            nomask = np.ones(1, dtype=np.bool_)
+            cnt = _count_posinf(x[i], nomask, False) if kind == _POSINF else 0
+            loss[i] = _ce_row_special(
+                x[i], y, weight, has_weight, cy, cu, a, kind, cnt, invd, grad[i]
+            )
+            continue
+        t = zero
+        r = zero
+        ws = zero
+        for c in range(n):
+            z = x[i, c] - mx
+            at = F(z == zero)
+            t += at
+            r += grad[i, c] - at
+            if has_weight:
+                w = weight[c]
+                ws += w * z if w != zero else zero
+            else:
+                ws += z
+        lt = F(math.log(t) + math.log1p(r / t))
+        inv = one / (t + r)
+        li = zero
+        if cy != zero:
+            li -= cy * ((x[i, y] - mx) - lt)
+        if cu != zero:
+            li -= cu * (ws - lt * sumw)
+        loss[i] = li
+        ey = grad[i, y] if counted else zero
+        ai = a * inv
+        for c in range(n):
+            wc = weight[c] if has_weight else one
+            grad[i, c] = (ai * grad[i, c] - cu * wc) * invd
+        if counted:
+            grad[i, y] = (ai * ey - (cy + cu * wy)) * invd
 
 
 # Serial twins for small inputs: a parallel launch costs microseconds when the
@@ -553,6 +681,25 @@ def cross_entropy_rows_serial(  # type: ignore[no-untyped-def]  # pragma: no cov
     else:
         sumw = F(n)
     nomask = np.ones(1, dtype=np.bool_)
+    if n <= SMALL_C:
+        for lo in range(0, rows, 256):
+            _ce_block_small(
+                x,
+                grad,
+                target,
+                lo,
+                min(lo + 256, rows),
+                weight,
+                has_weight,
+                ignore_index,
+                has_ignore,
+                smoothing,
+                sumw,
+                F(smoothing / n),
+                F(inv_denom),
+                loss,
+            )
+        return
     for i in range(rows):
         loss[i] = _ce_row(
             x[i],
