@@ -15,6 +15,7 @@ import click
 # command name -> "module:attribute" (imported on first use)
 _COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("softgrad.cli.bench", "bench"),
+    "derive": ("softgrad.cli.derive", "derive"),
     "train": ("softgrad.cli.train", "train"),
     "predict": ("softgrad.cli.predict", "predict"),
 }

@@ -1,0 +1,128 @@
+"""The dependency diagram of the post's coloured arrows, drawn with matplotlib (Agg).
+
+Four columns: the inputs ``z_j``, their exponentials ``e^{z_j}``, the one shared
+denominator ``Σ``, and the outputs ``S_i = e^{z_i}/Σ``. Input ``j``'s colour
+follows its arrows: into ``e^{z_j}``, into ``Σ`` and straight into ``S_j`` as the
+numerator; from ``Σ`` a grey arrow reaches every output, which is why every
+``S_i`` depends on every ``z_j``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DIAGRAM_LIMIT", "draw_dependencies"]
+
+#: Largest ``n`` the diagram draws legibly.
+DIAGRAM_LIMIT = 6
+
+_FORMATS = (".png", ".svg", ".pdf")
+
+
+def draw_dependencies(n: int, path: str | Path) -> Path:
+    """Draw how every input z_j feeds every output S_i through the shared denominator Σ.
+
+    Parameters
+    ----------
+    n : int
+        Number of softmax outputs, ``1 <= n <= 6``.
+    path : str or pathlib.Path
+        Where to write the image; the suffix picks the format
+        (``.png``, ``.svg`` or ``.pdf``).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int.
+    ValueError
+        If ``n`` is outside ``1..6`` or the suffix is not a supported format.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from softgrad.explain import draw_dependencies
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = draw_dependencies(3, pathlib.Path(tmp) / "softmax.png")
+    ...     out.stat().st_size > 1000
+    True
+    """
+    from softgrad.explain._derivation import _check_n
+
+    n = _check_n(n)
+    if n > DIAGRAM_LIMIT:
+        msg = (
+            f"n must be at most {DIAGRAM_LIMIT} for the dependency diagram "
+            f"(n² arrows stop being readable), got n={n}"
+        )
+        raise ValueError(msg)
+    out = Path(path)
+    if out.suffix.lower() not in _FORMATS:
+        msg = f"path must end in one of {', '.join(_FORMATS)}, got {str(out)!r}"
+        raise ValueError(msg)
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyArrowPatch
+
+    fig = Figure(figsize=(9.0, 1.2 + 1.1 * max(n, 2)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
+    ax.set_xlim(-0.4, 3.6)
+    top = max(n, 2)
+    ax.set_ylim(-0.7, top - 0.3)
+    ax.axis("off")
+    colours = [f"C{k}" for k in range(n)]
+    ys = [top - 1 - k * (top - 1) / max(n - 1, 1) for k in range(n)] if n > 1 else [top / 2 - 0.5]
+    y_sigma = sum(ys) / n
+    x_z, x_e, x_sigma, x_s = 0.0, 1.0, 2.0, 3.2
+
+    def node(x: float, y: float, label: str, colour: str, shape: str = "circle") -> None:
+        box = {"boxstyle": f"{shape},pad=0.35", "fc": "white", "ec": colour, "lw": 2}
+        ax.text(x, y, label, ha="center", va="center", fontsize=14, bbox=box, zorder=3)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, colour: str, rad: float = 0.0) -> None:
+        ax.add_patch(
+            FancyArrowPatch(
+                (x0, y0),
+                (x1, y1),
+                arrowstyle="-|>",
+                mutation_scale=14,
+                lw=1.8,
+                color=colour,
+                shrinkA=18,
+                shrinkB=20,
+                connectionstyle=f"arc3,rad={rad}",
+                zorder=2,
+            )
+        )
+
+    for k in range(n):
+        c, y = colours[k], ys[k]
+        node(x_z, y, f"$z_{k + 1}$", c)
+        node(x_e, y, f"$e^{{z_{k + 1}}}$", c, "round")
+        node(x_s, y, f"$S_{k + 1}$", c)
+        arrow(x_z, y, x_e, y, c)
+        arrow(x_e, y, x_sigma, y_sigma, c)
+        # the numerator of S_k: e^{z_k} goes straight to its own output
+        arrow(x_e, y, x_s, y, c, rad=-0.25 if y >= y_sigma else 0.25)
+        # the shared denominator reaches every output
+        arrow(x_sigma, y_sigma, x_s, y, "0.45")
+    node(x_sigma, y_sigma, r"$\Sigma=\sum_k e^{z_k}$", "0.25", "round")
+    for x, label in (
+        (x_z, "inputs"),
+        (x_e, "exponentials"),
+        (x_sigma, "shared Σ"),
+        (x_s, "outputs"),
+    ):
+        ax.text(x, top - 0.35, label, ha="center", va="bottom", fontsize=11, color="0.3")
+    fig.suptitle(
+        f"Softmax with n = {n}: every $z_j$ reaches every $S_i = e^{{z_i}}/\\Sigma$ through $\\Sigma$",
+        fontsize=13,
+    )
+    fig.savefig(out, dpi=110)
+    return out
