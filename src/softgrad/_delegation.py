@@ -275,8 +275,8 @@ def _cross_entropy(
     if reduction == "none":
         return loss.reshape(target.shape), grad_out
     total = np.sum(loss)
-    if denom is None:
-        return np.asarray(total, dtype=dtype), grad_out
+    if denom is None:  # the reference returns NumPy's scalar here, a 0-d array for the mean
+        return dtype.type(total), grad_out
     value = math.nan if denom == 0 else total / denom
     return np.asarray(value, dtype=dtype), grad_out
 
