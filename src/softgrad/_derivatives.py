@@ -48,6 +48,11 @@ def _included(xp: Namespace, x: Array, where: Array | None) -> Array:
     return keep if where is None else xp.logical_and(keep, where)
 
 
+def _zero_outside(xp: Namespace, where: Array | None, a: Array) -> Array:
+    """``a`` with the entries outside the mask set to 0 (``a`` itself without a mask)."""
+    return a if where is None else xp.where(where, a, constant(xp, 0.0, a))
+
+
 def _prepare_pair(
     s: Array, v: Array, axis: int, where: Array | None, names: tuple[str, str]
 ) -> tuple[Namespace, Array, Array, int, Array | None, object]:
@@ -200,12 +205,9 @@ def softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = 
     array([ 0.08192507, -0.02203304, -0.05989202])
     """
     xp, s, g, axis, where, out_dtype = _prepare_pair(s, g, axis, where, ("s", "g"))
-    if where is not None:
-        g = xp.where(where, g, constant(xp, 0.0, g))
+    g = _zero_outside(xp, where, g)
     out = s * (g - xp.sum(g * s, axis=axis, keepdims=True))
-    if where is not None:
-        out = xp.where(where, out, constant(xp, 0.0, out))
-    return xp.astype(out, out_dtype)
+    return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
 def softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
@@ -281,12 +283,9 @@ def log_softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | Non
     array([-0.5 ,  0.25,  0.25])
     """
     xp, s, g, axis, where, out_dtype = _prepare_pair(s, g, axis, where, ("s", "g"))
-    if where is not None:
-        g = xp.where(where, g, constant(xp, 0.0, g))
+    g = _zero_outside(xp, where, g)
     out = g - s * xp.sum(g, axis=axis, keepdims=True)
-    if where is not None:
-        out = xp.where(where, out, constant(xp, 0.0, out))
-    return xp.astype(out, out_dtype)
+    return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
 def log_softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
@@ -321,12 +320,9 @@ def log_softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | Non
     array([ 0.5, -0.5])
     """
     xp, s, v, axis, where, out_dtype = _prepare_pair(s, v, axis, where, ("s", "v"))
-    if where is not None:
-        v = xp.where(where, v, constant(xp, 0.0, v))
+    v = _zero_outside(xp, where, v)
     out = v - xp.sum(s * v, axis=axis, keepdims=True)
-    if where is not None:
-        out = xp.where(where, out, constant(xp, 0.0, out))
-    return xp.astype(out, out_dtype)
+    return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
 def softmax_hessian(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
