@@ -173,6 +173,12 @@ class TestFastExp:
         fn(x, np.ones(1, bool), False, dtype(0.0), np.empty_like(x), True)
         asm = "\n".join(fn.inspect_asm().values())
         assert re.search(r"vfmadd\d+p[sd]\s+.*[yz]mm", asm)
+        # the whole-row kernels' version, rows addressed as x[i, j]
+        fn2 = njit(fastmath=_cpu._RED)(_cpu._sum_exp_r.py_func)
+        x2 = x.reshape(2, 32)
+        fn2(x2, np.ones((1, 1), bool), False, dtype(0.0), np.empty_like(x2), True, 1)
+        asm2 = "\n".join(fn2.inspect_asm().values())
+        assert re.search(r"vfmadd\d+p[sd]\s+.*[yz]mm", asm2)
 
 
 # ----------------------------------------------------------------- forward ---
@@ -438,6 +444,16 @@ class TestCrossEntropy:
         assert_close(grad, expected, n=10)
         assert_close(loss, -np.sum(ref_log_softmax(x)[np.arange(64), y]), n=640)
         assert calls["cross_entropy_rows"] == 1
+
+    def test_subnormal_weight_sum_uses_reference(self, calls: Counter[str]) -> None:
+        # 1 / denom overflows float32: the kernel would form 0 * inf = NaN
+        x = np.zeros((1, 1), dtype=np.float32)
+        w = np.array([1e-45], dtype=np.float32)
+        loss, grad = softgrad.cross_entropy_and_grad(x, np.array([0]), weight=w)
+        ref_loss, ref_grad = ref_cross_entropy_and_grad(x, np.array([0]), weight=w)
+        assert_close(loss, ref_loss, n=1)
+        assert_close(grad, ref_grad, n=1)
+        assert calls["cross_entropy_rows"] == 0
 
     def test_all_ignored_mean_is_nan_with_zero_grad(self, calls: Counter[str]) -> None:
         x = np.ones((3, 4))

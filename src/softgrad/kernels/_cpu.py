@@ -180,6 +180,19 @@ def _kind(mx):  # type: ignore[no-untyped-def]  # pragma: no cover
 
 
 @njit(cache=True)
+def _log_total(t, r):  # type: ignore[no-untyped-def]  # pragma: no cover
+    r""":math:`\log t + \operatorname{log1p}(r/t)`; one libm call when the max is unique.
+
+    :math:`t = 1` is the common case, where :math:`\log t = 0` and :math:`r/t = r`
+    exactly, so skipping ``log`` changes no bit of the result.
+    """
+    F = type(t)
+    if t == F(1.0):
+        return F(math.log1p(r))
+    return F(math.log(t) + math.log1p(r / t))
+
+
+@njit(cache=True)
 def _lse_value(kind, m, lt):  # type: ignore[no-untyped-def]  # pragma: no cover
     F = type(m)
     if kind == _NORMAL:
@@ -205,13 +218,168 @@ def _forward_row(x, mask, has_mask, mode, out):  # type: ignore[no-untyped-def] 
     scale = F(0.0)
     if kind == _NORMAL:
         t, r = _sum_exp(x, mask, has_mask, mx, out, mode == SOFTMAX)
-        lt = F(math.log(t) + math.log1p(r / t))
+        lt = _log_total(t, r)
         scale = F(1.0) / (t + r)
     elif kind == _POSINF:
         cnt = _count_posinf(x, mask, has_mask)
     if mode != LOGSUMEXP:
         _write(x, mask, has_mask, mode, kind, mx, lt, scale, cnt, out)
     return _lse_value(kind, mx, lt)
+
+
+# Whole rows addressed as ``x[i, j]``: a row view (``x[i]``) costs two atomic
+# reference-count updates on the array's shared meminfo, which with both
+# threads touching the same cache line outweighs the arithmetic of a short
+# row (128 float32: 0.47x torch). The helpers below take the row index
+# instead; only the rare special rows (NaN, +inf, nothing left) build views.
+
+
+@njit(fastmath=_RED, cache=True)
+def _max_r(x, mask, has_mask, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_max` of row ``i``."""
+    ninf = x.dtype.type(-np.inf)
+    mx = ninf
+    if has_mask:
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            mx = fmax(mx, v if mask[i, j] else ninf)
+    else:
+        for j in range(x.shape[1]):
+            mx = fmax(mx, x[i, j])
+    return mx
+
+
+@njit(fastmath=_RED, cache=True)
+def _sum_exp_r(x, mask, has_mask, m, out, store, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_sum_exp` of row ``i`` (``out[i]`` receives the exponentials with ``store``)."""
+    F = x.dtype.type
+    ninf = F(-np.inf)
+    zero = F(0.0)
+    t = zero
+    r = zero
+    n = x.shape[1]
+    if store:
+        if has_mask:
+            for j in range(n):
+                v = x[i, j]
+                z = (v if mask[i, j] else ninf) - m
+                e = fast_exp(z)
+                out[i, j] = e
+                at = F(z == zero)
+                t += at
+                r += e - at
+        else:
+            for j in range(n):
+                z = x[i, j] - m
+                e = fast_exp(z)
+                out[i, j] = e
+                at = F(z == zero)
+                t += at
+                r += e - at
+    elif has_mask:
+        for j in range(n):
+            v = x[i, j]
+            z = (v if mask[i, j] else ninf) - m
+            e = fast_exp(z)
+            at = F(z == zero)
+            t += at
+            r += e - at
+    else:
+        for j in range(n):
+            z = x[i, j] - m
+            e = fast_exp(z)
+            at = F(z == zero)
+            t += at
+            r += e - at
+    return t, r
+
+
+@njit(fastmath=_EW, cache=True)
+def _write_normal_r(x, mask, has_mask, mode, m, lt, scale, out, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_write` of a normal row ``i``."""
+    ninf = x.dtype.type(-np.inf)
+    n = x.shape[1]
+    if mode == SOFTMAX:
+        for j in range(n):
+            out[i, j] = out[i, j] * scale
+    elif has_mask:
+        for j in range(n):
+            v = (x[i, j] - m) - lt
+            out[i, j] = v if mask[i, j] else ninf
+    else:
+        for j in range(n):
+            out[i, j] = (x[i, j] - m) - lt
+
+
+@njit(fastmath=_EW, cache=True)
+def _forward_row_r(x, mask, has_mask, mode, out, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_forward_row` of row ``i`` of ``x`` (and ``mask``, ``out``); returns its logsumexp.
+
+    In softmax mode the logsumexp of a normal row is not computed (NaN is returned).
+    """
+    F = x.dtype.type
+    mx = _max_r(x, mask, has_mask, i)
+    kind = _kind(mx)
+    if kind == _NORMAL:
+        t, r = _sum_exp_r(x, mask, has_mask, mx, out, mode == SOFTMAX, i)
+        if mode == SOFTMAX:  # no logarithm: its libm call costs as much as a short row
+            _write_normal_r(x, mask, has_mask, mode, mx, F(0.0), F(1.0) / (t + r), out, i)
+            return F(np.nan)
+        lt = _log_total(t, r)
+        if mode != LOGSUMEXP:
+            _write_normal_r(x, mask, has_mask, mode, mx, lt, F(0.0), out, i)
+        return mx + lt
+    mi = mask[i] if has_mask else mask[0]
+    cnt = _count_posinf(x[i], mi, has_mask) if kind == _POSINF else 0
+    if mode != LOGSUMEXP:
+        _write(x[i], mi, has_mask, mode, kind, mx, F(0.0), F(0.0), cnt, out[i])
+    return _lse_value(kind, mx, F(0.0))
+
+
+BLOCK = 64
+"""Rows per task of the whole-row forward kernels (log_softmax and logsumexp)."""
+
+
+@njit(fastmath=_EW, cache=True)
+def _forward_block_r(x, mask, has_mask, mode, out, lse, lo, hi):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Rows ``lo:hi``: :func:`_forward_row_r`, the logarithms of the block taken back to back.
+
+    A libm call in the middle of each row stalls the row's SIMD loops (one
+    ``log1p`` costs about as much as a 128-entry row), so log_softmax and
+    logsumexp first reduce every row of the block to (max, t, r), then take
+    the logarithms in one loop, then write the rows (still in cache).
+    """
+    F = x.dtype.type
+    if mode == SOFTMAX:
+        for i in range(lo, hi):
+            lse[i] = _forward_row_r(x, mask, has_mask, mode, out, i)
+        return
+    nb = hi - lo
+    ms = np.empty(nb, dtype=x.dtype)
+    ts = np.empty(nb, dtype=x.dtype)
+    rs = np.empty(nb, dtype=x.dtype)
+    for k in range(nb):
+        mx = _max_r(x, mask, has_mask, lo + k)
+        ms[k] = mx
+        ts[k] = F(0.0)
+        rs[k] = F(0.0)
+        if _kind(mx) == _NORMAL:
+            t, r = _sum_exp_r(x, mask, has_mask, mx, out, False, lo + k)
+            ts[k] = t
+            rs[k] = r
+    for k in range(nb):
+        if ts[k] > F(0.0):
+            rs[k] = _log_total(ts[k], rs[k])
+    for k in range(nb):
+        i = lo + k
+        mx = ms[k]
+        if _kind(mx) != _NORMAL:
+            lse[i] = _forward_row_r(x, mask, has_mask, mode, out, i)
+            continue
+        lt = rs[k]
+        if mode != LOGSUMEXP:
+            _write_normal_r(x, mask, has_mask, mode, mx, lt, F(0.0), out, i)
+        lse[i] = mx + lt
 
 
 @njit(parallel=True, fastmath=_EW, cache=True)
@@ -226,17 +394,19 @@ def forward_rows(x, mask, has_mask, mode, out, lse, chunk):  # type: ignore[no-u
     mode : int
         0 softmax, 1 log_softmax (written to ``out``), 2 logsumexp (only ``lse``).
     out : array like ``x`` (shape (1, 1) when ``mode == 2``)
-    lse : array, shape (rows,): logsumexp of each row, written in every mode
+    lse : array, shape (rows,): logsumexp of each row in modes 1 and 2 (in softmax
+        mode, rows of at most ``chunk`` entries get NaN: no logarithm is taken)
     chunk : int
         Rows longer than this are split into chunks of this length.
     """
     rows, n = x.shape
     F = x.dtype.type
     if n <= chunk:
-        for i in prange(rows):
-            mi = mask[i] if has_mask else mask[0]
-            oi = out[i] if mode != LOGSUMEXP else out[0]
-            lse[i] = _forward_row(x[i], mi, has_mask, mode, oi)
+        nblock = (rows + BLOCK - 1) // BLOCK
+        for b in prange(nblock):
+            _forward_block_r(
+                x, mask, has_mask, mode, out, lse, b * BLOCK, min(rows, (b + 1) * BLOCK)
+            )
         return
     nch = (n + chunk - 1) // chunk
     ntask = rows * nch
@@ -276,7 +446,7 @@ def forward_rows(x, mask, has_mask, mode, out, lse, chunk):  # type: ignore[no-u
                     r += pr[k]
                 elif pm[k] > -np.inf:
                     r += (pt[k] + pr[k]) * F(math.exp(pm[k] - mx))
-            rlt[i] = F(math.log(t) + math.log1p(r / t))
+            rlt[i] = _log_total(t, r)
             rinv[i] = F(1.0) / (t + r)
         elif kind == _POSINF:
             mi = mask[i] if has_mask else mask[0]
@@ -342,6 +512,53 @@ def _vjp_write(s, g, mask, has_mask, mode, d, out):  # type: ignore[no-untyped-d
             out[j] = g[j] - s[j] * d
 
 
+@njit(fastmath=_RED, cache=True)
+def _dot_r(s, g, mask, has_mask, mode, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_dot` of row ``i`` (no row views, see :func:`_max_r`)."""
+    F = s.dtype.type
+    zero = F(0.0)
+    acc = zero
+    n = s.shape[1]
+    if mode == SOFTMAX_VJP:
+        if has_mask:
+            for j in range(n):
+                gj = g[i, j]
+                acc += (gj if mask[i, j] else zero) * s[i, j]
+        else:
+            for j in range(n):
+                acc += g[i, j] * s[i, j]
+    elif has_mask:
+        for j in range(n):
+            gj = g[i, j]
+            acc += gj if mask[i, j] else zero
+    else:
+        for j in range(n):
+            acc += g[i, j]
+    return acc
+
+
+@njit(fastmath=_EW, cache=True)
+def _vjp_write_r(s, g, mask, has_mask, mode, d, out, i):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """:func:`_vjp_write` of row ``i``."""
+    zero = s.dtype.type(0.0)
+    n = s.shape[1]
+    if mode == SOFTMAX_VJP:
+        if has_mask:
+            for j in range(n):
+                v = s[i, j] * (g[i, j] - d)
+                out[i, j] = v if mask[i, j] else zero
+        else:
+            for j in range(n):
+                out[i, j] = s[i, j] * (g[i, j] - d)
+    elif has_mask:
+        for j in range(n):
+            v = g[i, j] - s[i, j] * d
+            out[i, j] = v if mask[i, j] else zero
+    else:
+        for j in range(n):
+            out[i, j] = g[i, j] - s[i, j] * d
+
+
 @njit(parallel=True, fastmath=_EW, cache=True)
 def vjp_rows(s, g, mask, has_mask, mode, out, chunk):  # type: ignore[no-untyped-def]  # pragma: no cover
     r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
@@ -350,9 +567,7 @@ def vjp_rows(s, g, mask, has_mask, mode, out, chunk):  # type: ignore[no-untyped
     F = s.dtype.type
     if n <= chunk:
         for i in prange(rows):
-            mi = mask[i] if has_mask else mask[0]
-            d = _dot(s[i], g[i], mi, has_mask, mode)
-            _vjp_write(s[i], g[i], mi, has_mask, mode, d, out[i])
+            _vjp_write_r(s, g, mask, has_mask, mode, _dot_r(s, g, mask, has_mask, mode, i), out, i)
         return
     nch = (n + chunk - 1) // chunk
     ntask = rows * nch
@@ -532,7 +747,7 @@ def _ce_row(  # type: ignore[no-untyped-def]  # pragma: no cover
 def _ce_finish(xi, gi, y, weight, has_weight, counted, cy, cu, wy, a, sumw, invd, mx, t, r):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Loss and gradient of a normal row from its stats; ``gi`` holds :math:`e^{x_c - m}`."""
     F = xi.dtype.type
-    lt = F(math.log(t) + math.log1p(r / t))
+    lt = _log_total(t, r)
     inv = F(1.0) / (t + r)
     li = F(0.0)
     if cy != F(0.0):
@@ -594,6 +809,27 @@ def _ce_block_small(  # type: ignore[no-untyped-def]  # pragma: no cover
         for c in range(n):
             grad[i, c] = x[i, c] - mx
     _flat_exp(grad[lo:hi].reshape(-1))
+    # (t, r) of every normal row, then their logarithms back to back: a libm
+    # call between two rows' loops stalls them
+    tots = np.ones(hi - lo, dtype=x.dtype)
+    lts = np.zeros(hi - lo, dtype=x.dtype)
+    tcount = np.zeros(hi - lo, dtype=x.dtype)
+    for i in range(lo, hi):
+        mx = ms[i - lo]
+        if _kind(mx) != _NORMAL:
+            continue
+        t = zero
+        r = zero
+        for c in range(n):
+            at = F(x[i, c] - mx == zero)
+            t += at
+            r += grad[i, c] - at
+        tots[i - lo] = t + r
+        tcount[i - lo] = t
+        lts[i - lo] = r
+    for k in range(hi - lo):
+        if tcount[k] > zero:
+            lts[k] = _log_total(tcount[k], lts[k])
     for i in range(lo, hi):
         y = target[i]
         mx = ms[i - lo]
@@ -614,21 +850,16 @@ def _ce_block_small(  # type: ignore[no-untyped-def]  # pragma: no cover
                 x[i], y, weight, has_weight, cy, cu, a, kind, cnt, invd, grad[i]
             )
             continue
-        t = zero
-        r = zero
         ws = zero
         for c in range(n):
             z = x[i, c] - mx
-            at = F(z == zero)
-            t += at
-            r += grad[i, c] - at
             if has_weight:
                 w = weight[c]
                 ws += w * z if w != zero else zero
             else:
                 ws += z
-        lt = F(math.log(t) + math.log1p(r / t))
-        inv = one / (t + r)
+        lt = lts[i - lo]
+        inv = one / tots[i - lo]
         li = zero
         if cy != zero:
             li -= cy * ((x[i, y] - mx) - lt)
@@ -652,19 +883,16 @@ def _ce_block_small(  # type: ignore[no-untyped-def]  # pragma: no cover
 @njit(fastmath=_EW, cache=True)
 def forward_rows_serial(x, mask, has_mask, mode, out, lse):  # type: ignore[no-untyped-def]  # pragma: no cover
     """:func:`forward_rows` in the calling thread, whole rows."""
-    for i in range(x.shape[0]):
-        mi = mask[i] if has_mask else mask[0]
-        oi = out[i] if mode != LOGSUMEXP else out[0]
-        lse[i] = _forward_row(x[i], mi, has_mask, mode, oi)
+    rows = x.shape[0]
+    for lo in range(0, rows, BLOCK):
+        _forward_block_r(x, mask, has_mask, mode, out, lse, lo, min(rows, lo + BLOCK))
 
 
 @njit(fastmath=_EW, cache=True)
 def vjp_rows_serial(s, g, mask, has_mask, mode, out):  # type: ignore[no-untyped-def]  # pragma: no cover
     """:func:`vjp_rows` in the calling thread."""
     for i in range(s.shape[0]):
-        mi = mask[i] if has_mask else mask[0]
-        d = _dot(s[i], g[i], mi, has_mask, mode)
-        _vjp_write(s[i], g[i], mi, has_mask, mode, d, out[i])
+        _vjp_write_r(s, g, mask, has_mask, mode, _dot_r(s, g, mask, has_mask, mode, i), out, i)
 
 
 @njit(fastmath=_EW, cache=True)
