@@ -336,8 +336,9 @@ def _forward_row_r(x, mask, has_mask, mode, out, i):  # type: ignore[no-untyped-
     return _lse_value(kind, mx, F(0.0))
 
 
-BLOCK = 64
-"""Rows per task of the whole-row forward kernels (log_softmax and logsumexp)."""
+BLOCK_ELEMS = 8192
+"""Entries per task of the whole-row forward kernels: a block of rows stays in L1/L2
+between its reduction pass and its write pass (one row per task once rows are longer)."""
 
 
 @njit(fastmath=_EW, cache=True)
@@ -402,10 +403,11 @@ def forward_rows(x, mask, has_mask, mode, out, lse, chunk):  # type: ignore[no-u
     rows, n = x.shape
     F = x.dtype.type
     if n <= chunk:
-        nblock = (rows + BLOCK - 1) // BLOCK
+        block = max(1, BLOCK_ELEMS // n)
+        nblock = (rows + block - 1) // block
         for b in prange(nblock):
             _forward_block_r(
-                x, mask, has_mask, mode, out, lse, b * BLOCK, min(rows, (b + 1) * BLOCK)
+                x, mask, has_mask, mode, out, lse, b * block, min(rows, (b + 1) * block)
             )
         return
     nch = (n + chunk - 1) // chunk
@@ -884,8 +886,9 @@ def _ce_block_small(  # type: ignore[no-untyped-def]  # pragma: no cover
 def forward_rows_serial(x, mask, has_mask, mode, out, lse):  # type: ignore[no-untyped-def]  # pragma: no cover
     """:func:`forward_rows` in the calling thread, whole rows."""
     rows = x.shape[0]
-    for lo in range(0, rows, BLOCK):
-        _forward_block_r(x, mask, has_mask, mode, out, lse, lo, min(rows, lo + BLOCK))
+    block = max(1, BLOCK_ELEMS // x.shape[1])
+    for lo in range(0, rows, block):
+        _forward_block_r(x, mask, has_mask, mode, out, lse, lo, min(rows, lo + block))
 
 
 @njit(fastmath=_EW, cache=True)
