@@ -204,29 +204,6 @@ def _lse_value(kind, m, lt):  # type: ignore[no-untyped-def]  # pragma: no cover
     return F(np.inf)
 
 
-@njit(fastmath=_EW, cache=True)
-def _forward_row(x, mask, has_mask, mode, out):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """One row, cache-hot: max, then exponentials (stored for softmax), then the output.
-
-    Returns logsumexp of the row.
-    """
-    F = x.dtype.type
-    mx = _max(x, mask, has_mask)
-    kind = _kind(mx)
-    cnt = 0
-    lt = F(0.0)
-    scale = F(0.0)
-    if kind == _NORMAL:
-        t, r = _sum_exp(x, mask, has_mask, mx, out, mode == SOFTMAX)
-        lt = _log_total(t, r)
-        scale = F(1.0) / (t + r)
-    elif kind == _POSINF:
-        cnt = _count_posinf(x, mask, has_mask)
-    if mode != LOGSUMEXP:
-        _write(x, mask, has_mask, mode, kind, mx, lt, scale, cnt, out)
-    return _lse_value(kind, mx, lt)
-
-
 # Whole rows addressed as ``x[i, j]``: a row view (``x[i]``) costs two atomic
 # reference-count updates on the array's shared meminfo, which with both
 # threads touching the same cache line outweighs the arithmetic of a short
@@ -313,7 +290,9 @@ def _write_normal_r(x, mask, has_mask, mode, m, lt, scale, out, i):  # type: ign
 
 @njit(fastmath=_EW, cache=True)
 def _forward_row_r(x, mask, has_mask, mode, out, i):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """:func:`_forward_row` of row ``i`` of ``x`` (and ``mask``, ``out``); returns its logsumexp.
+    """One row ``i``, cache-hot: max, then exponentials (stored for softmax), then the output.
+
+    Returns the row's logsumexp.
 
     In softmax mode the logsumexp of a normal row is not computed (NaN is returned).
     """
