@@ -16,7 +16,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.mathml import MathMLPresentationPrinter
 from sympy.printing.pretty.pretty import PrettyPrinter
-from sympy.printing.pretty.stringpict import prettyForm
+from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
 if TYPE_CHECKING:
     from softgrad.explain._derivation import Derivation, Step
@@ -64,6 +64,19 @@ class _Text(PrettyPrinter):  # type: ignore[misc]
 
     def _print_DiagMatrix(self, expr: Any) -> Any:
         return prettyForm(*prettyForm(*self._print(expr.args[0]).parens()).left("diag"))
+
+    def _print_MatAdd(self, expr: Any) -> Any:
+        # SymPy writes "diag(S) -S⋅Sᵀ"; a negative term gets " - " and its positive form
+        out = None
+        for item in expr.args:
+            negative = out is not None and sp.S(item.as_coeff_mmul()[0]).could_extract_minus_sign()
+            pform = self._print(-item if negative else item)
+            if out is None:
+                out = pform
+                continue
+            out = prettyForm(*stringPict.next(out, " - " if negative else " + "))
+            out = prettyForm(*stringPict.next(out, pform))
+        return out
 
     def _print_ImmutableDenseMatrix(self, expr: Any) -> Any:
         if expr.shape == (1, 1):
