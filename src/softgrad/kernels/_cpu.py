@@ -649,29 +649,71 @@ def cross_entropy_rows(  # type: ignore[no-untyped-def]  # pragma: no cover
     loss : float array, shape (rows,), per-sample loss (output)
     grad : float array like ``x`` (output)
     """
-    rows, n = x.shape
+    rows = x.shape[0]
+    sumw = _weight_sum(x, weight, has_weight)
+    # blocks of 256 rows with few classes (one flat exp loop), else one row per task
+    block = 256 if x.shape[1] <= SMALL_C else 1
+    nblock = (rows + block - 1) // block
+    for b in prange(nblock):
+        lo = b * block
+        _ce_span(
+            x,
+            target,
+            weight,
+            has_weight,
+            ignore_index,
+            has_ignore,
+            smoothing,
+            sumw,
+            inv_denom,
+            loss,
+            grad,
+            lo,
+            min(lo + block, rows),
+        )
+
+
+@njit(cache=True)
+def _weight_sum(x, weight, has_weight):  # type: ignore[no-untyped-def]  # pragma: no cover
+    r""":math:`\sum_c w_c` (the number of classes without weights), in ``x``'s dtype."""
     F = x.dtype.type
+    if not has_weight:
+        return F(x.shape[1])
     sumw = F(0.0)
-    if has_weight:
-        for c in range(n):
-            sumw += weight[c]
-    else:
-        sumw = F(n)
+    for c in range(x.shape[1]):
+        sumw += weight[c]
+    return sumw
+
+
+@njit(fastmath=_EW, cache=True)
+def _ce_span(  # type: ignore[no-untyped-def]  # pragma: no cover
+    x,
+    target,
+    weight,
+    has_weight,
+    ignore_index,
+    has_ignore,
+    smoothing,
+    sumw,
+    inv_denom,
+    loss,
+    grad,
+    lo,
+    hi,
+):
+    """Loss and gradient of rows ``lo:hi``, in the calling thread."""
+    n = x.shape[1]
+    F = x.dtype.type
     cu_all = F(smoothing / n)
     invd = F(inv_denom)
-    nomask = np.ones(1, dtype=np.bool_)
     if n <= SMALL_C:
-        block = 256
-        nblock = (rows + block - 1) // block
-        for b in prange(nblock):
-            lo = b * block
-            hi = min(lo + block, rows)
+        for b in range(lo, hi, 256):
             _ce_block_small(
                 x,
                 grad,
                 target,
-                lo,
-                hi,
+                b,
+                min(b + 256, hi),
                 weight,
                 has_weight,
                 ignore_index,
@@ -683,7 +725,8 @@ def cross_entropy_rows(  # type: ignore[no-untyped-def]  # pragma: no cover
                 loss,
             )
         return
-    for i in prange(rows):
+    nomask = np.ones(1, dtype=np.bool_)
+    for i in range(lo, hi):
         loss[i] = _ce_row(
             x[i],
             grad[i],
@@ -882,46 +925,18 @@ def cross_entropy_rows_serial(  # type: ignore[no-untyped-def]  # pragma: no cov
     x, target, weight, has_weight, ignore_index, has_ignore, smoothing, inv_denom, loss, grad
 ):
     """:func:`cross_entropy_rows` in the calling thread."""
-    rows, n = x.shape
-    F = x.dtype.type
-    sumw = F(0.0)
-    if has_weight:
-        for c in range(n):
-            sumw += weight[c]
-    else:
-        sumw = F(n)
-    nomask = np.ones(1, dtype=np.bool_)
-    if n <= SMALL_C:
-        for lo in range(0, rows, 256):
-            _ce_block_small(
-                x,
-                grad,
-                target,
-                lo,
-                min(lo + 256, rows),
-                weight,
-                has_weight,
-                ignore_index,
-                has_ignore,
-                smoothing,
-                sumw,
-                F(smoothing / n),
-                F(inv_denom),
-                loss,
-            )
-        return
-    for i in range(rows):
-        loss[i] = _ce_row(
-            x[i],
-            grad[i],
-            target[i],
-            weight,
-            has_weight,
-            ignore_index,
-            has_ignore,
-            smoothing,
-            sumw,
-            F(smoothing / n),
-            F(inv_denom),
-            nomask,
-        )
+    _ce_span(
+        x,
+        target,
+        weight,
+        has_weight,
+        ignore_index,
+        has_ignore,
+        smoothing,
+        _weight_sum(x, weight, has_weight),
+        inv_denom,
+        loss,
+        grad,
+        0,
+        x.shape[0],
+    )
