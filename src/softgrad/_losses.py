@@ -182,6 +182,12 @@ def _problem(
     return _Problem(xp, logp, b, denom if reduction == "mean" else None, reduction, axis, out_dtype)
 
 
+def _safe_denominator(xp: Namespace, denom: Array) -> tuple[Array, Array]:
+    """(whether the mean is over nothing, the denominator with 0 replaced by 1)."""
+    nothing = denom == constant(xp, 0.0, denom)
+    return nothing, xp.where(nothing, constant(xp, 1.0, denom), denom)
+
+
 def _reduce(pr: _Problem, per_sample: Array) -> Array:
     xp = pr.xp
     if pr.reduction == "none":
@@ -189,8 +195,7 @@ def _reduce(pr: _Problem, per_sample: Array) -> Array:
     total = xp.sum(per_sample)
     if pr.denom is None:
         return total
-    nothing = pr.denom == constant(xp, 0.0, total)
-    safe = xp.where(nothing, constant(xp, 1.0, total), pr.denom)
+    nothing, safe = _safe_denominator(xp, pr.denom)
     return xp.where(nothing, constant(xp, math.nan, total), total / safe)
 
 
@@ -198,8 +203,7 @@ def _scale(pr: _Problem, per_sample_grad: Array) -> Array:
     """Divide a per-sample derivative by the mean's denominator and restore the axis."""
     xp = pr.xp
     if pr.denom is not None:
-        nothing = pr.denom == constant(xp, 0.0, pr.denom)
-        per_sample_grad = per_sample_grad / xp.where(nothing, constant(xp, 1.0, pr.denom), pr.denom)
+        per_sample_grad = per_sample_grad / _safe_denominator(xp, pr.denom)[1]
     return xp.astype(xp.moveaxis(per_sample_grad, -1, pr.axis), pr.out_dtype)
 
 
