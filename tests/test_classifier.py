@@ -12,7 +12,7 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from softgrad import SoftmaxClassifier, gradcheck
-from softgrad._classifier import (
+from softgrad.models._classifier import (
     FORMAT_VERSION,
     ModelFileError,
     _minibatch_loss_and_grad,
@@ -344,7 +344,7 @@ class TestSaveLoad:
             SoftmaxClassifier.load(path)
 
     def test_newer_format_version(self, iris, tmp_path):
-        from softgrad._classifier import _checksum
+        from softgrad.models._classifier import _checksum
 
         X, y = iris
         path = tmp_path / "m.npz"

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sklearn.datasets import load_iris
 
 from softgrad import SoftmaxClassifier
-from softgrad._data import DataError, read_csv
+from softgrad.app._data import DataError, read_csv
 from softgrad.cli import cli
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -34,12 +34,12 @@ pytest.importorskip("numba")
 
 import softgrad
 from softgrad import _delegation, kernels
-from softgrad._derivatives import log_softmax_vjp as ref_log_softmax_vjp
-from softgrad._derivatives import softmax_vjp as ref_softmax_vjp
-from softgrad._losses import cross_entropy_and_grad as ref_cross_entropy_and_grad
-from softgrad._softmax import log_softmax as ref_log_softmax
-from softgrad._softmax import logsumexp as ref_logsumexp
-from softgrad._softmax import softmax as ref_softmax
+from softgrad._agnostic._derivatives import log_softmax_vjp as ref_log_softmax_vjp
+from softgrad._agnostic._derivatives import softmax_vjp as ref_softmax_vjp
+from softgrad._agnostic._losses import cross_entropy_and_grad as ref_cross_entropy_and_grad
+from softgrad._agnostic._softmax import log_softmax as ref_log_softmax
+from softgrad._agnostic._softmax import logsumexp as ref_logsumexp
+from softgrad._agnostic._softmax import softmax as ref_softmax
 from softgrad.kernels import _cpu, _exp
 
 DTYPES = [np.float32, np.float64]

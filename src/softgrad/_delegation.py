@@ -1,8 +1,8 @@
 """Delegation layer: a fused compiled kernel when one applies, the Array API version otherwise.
 
 Each public function here has the signature and docstring of its reference
-implementation (``softgrad._softmax``, ``softgrad._derivatives``,
-``softgrad._losses``). It runs the numba kernel of ``softgrad.kernels._cpu``
+implementation (``softgrad._agnostic._softmax``, ``softgrad._agnostic._derivatives``,
+``softgrad._agnostic._losses``). It runs the numba kernel of ``softgrad.kernels._cpu``
 when
 
 * the kernels are enabled (:mod:`softgrad.kernels`) and numba is importable,
@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from softgrad import _derivatives, _losses, _softmax
 from softgrad import kernels as _kernels
-from softgrad._array import Array, normalize_axis
+from softgrad._agnostic import _derivatives, _losses, _softmax
+from softgrad._lib._array import Array, normalize_axis
 
 __all__ = [
     "MIN_SIZE",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softgrad._array import Array, Namespace, array_namespace, device
+from softgrad._lib._array import Array, Namespace, array_namespace, device
 
 __all__ = ["GradcheckError", "GradcheckResult", "gradcheck"]
 

@@ -22,7 +22,7 @@ def predict(model: str, data: str, proba: bool) -> None:
 
     A column named like the model's target is ignored.
     """
-    from softgrad._training import predict_csv
+    from softgrad.app._training import predict_csv
 
     try:
         table = predict_csv(model, data, proba=proba)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from softgrad._data import BUILTIN
+from softgrad.app._data import BUILTIN
 
 SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
 
@@ -77,9 +77,9 @@ def train(
     """Train the softmax classifier (D inputs → K softmax outputs) and write a run folder."""
     from rich.console import Console
 
-    from softgrad._classifier import ModelFileError
-    from softgrad._training import TrainConfig
-    from softgrad._training import train as run_training
+    from softgrad.app._training import TrainConfig
+    from softgrad.app._training import train as run_training
+    from softgrad.models._classifier import ModelFileError
 
     if data in BUILTIN and target is not None:
         msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"

@@ -27,7 +27,7 @@ Reductions carry the ``reassoc`` fast-math flag (SIMD partial sums); loops
 that write outputs carry only ``contract``, so :math:`(x - m) - \log\Sigma`
 is never re-associated into :math:`x - (m + \log\Sigma)`. No kernel assumes
 finite inputs: rows holding NaN, +inf, or nothing (fully masked or all −inf)
-take the reference's rules (see ``softgrad._softmax``).
+take the reference's rules (see ``softgrad._agnostic._softmax``).
 """
 
 from __future__ import annotations

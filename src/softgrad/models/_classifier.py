@@ -59,9 +59,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from softgrad._agnostic._losses import cross_entropy_hvp
+
 # the public functions: fused kernels for large NumPy inputs, the Array API code otherwise
 from softgrad._delegation import cross_entropy_and_grad, log_softmax, softmax
-from softgrad._losses import cross_entropy_hvp
 
 __all__ = ["ModelFileError", "SoftmaxClassifier"]
 

@@ -32,7 +32,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from softgrad._array import (
+from softgrad._agnostic._softmax import log_softmax
+from softgrad._lib._array import (
     Array,
     Namespace,
     array_namespace,
@@ -42,7 +43,6 @@ from softgrad._array import (
     normalize_axis,
     to_compute,
 )
-from softgrad._softmax import log_softmax
 
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp"]
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from softgrad._data import DataError, Dataset, load_dataset, read_features_csv
+from softgrad.app._data import DataError, Dataset, load_dataset, read_features_csv
 
 __all__ = [
     "PredictionTable",
@@ -150,8 +150,8 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _gradient_check(model: Any, X: NDArray[Any], y_idx: NDArray[np.intp], seed: int) -> Any:
     """gradcheck of the training objective's gradient and HVP near the fitted weights."""
-    from softgrad._classifier import _Objective
     from softgrad._gradcheck import gradcheck
+    from softgrad.models._classifier import _Objective
 
     obj = _Objective(
         np.ascontiguousarray(X, dtype=np.float64),
@@ -206,10 +206,10 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import confusion_matrix
 
-    from softgrad._classifier import SoftmaxClassifier
-    from softgrad._derivatives import softmax_jacobian
-    from softgrad._plots import plot_loss_curve, plot_softmax_jacobian
-    from softgrad._softmax import softmax
+    from softgrad._agnostic._derivatives import softmax_jacobian
+    from softgrad._agnostic._softmax import softmax
+    from softgrad.app._plots import plot_loss_curve, plot_softmax_jacobian
+    from softgrad.models._classifier import SoftmaxClassifier
 
     ds = load_dataset(config.data, config.target)
     X_train, X_test, y_train, y_test = _split(ds, config.test_size, config.seed)
@@ -347,7 +347,7 @@ def predict_csv(
     -------
     PredictionTable
     """
-    from softgrad._classifier import SoftmaxClassifier
+    from softgrad.models._classifier import SoftmaxClassifier
 
     model = SoftmaxClassifier.load(model_path)
     meta = getattr(model, "metadata_", {})

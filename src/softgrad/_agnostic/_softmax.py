@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from softgrad._array import (
+from softgrad._lib._array import (
     Array,
     Namespace,
     array_namespace,

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 
-from softgrad._array import (
+from softgrad._agnostic._softmax import softmax
+from softgrad._lib._array import (
     Array,
     Namespace,
     array_namespace,
@@ -29,7 +30,6 @@ from softgrad._array import (
     to_compute,
     validate_where,
 )
-from softgrad._softmax import softmax
 
 __all__ = [
     "log_softmax_jacobian",

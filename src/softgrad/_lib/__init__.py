@@ -1,0 +1,1 @@
+"""Layer 1: array namespace, dtype policy, argument checks and small shared helpers."""

@@ -1,0 +1,1 @@
+"""Application code behind ``softgrad train``/``predict``: runs, CSV data, plots (not library API)."""
