@@ -56,7 +56,7 @@ def _zero_outside(xp: Namespace, where: Array | None, a: Array) -> Array:
 def _prepare_pair(
     s: Array, v: Array, axis: int, where: Array | None, names: tuple[str, str]
 ) -> tuple[Namespace, Array, Array, int, Array | None, object]:
-    xp = array_namespace(s, v, where)
+    xp = array_namespace(s, v, where, names=(*names, "where"))
     s, out_dtype = to_compute(xp, s, name=names[0])
     v, _ = to_compute(xp, v, name=names[1])
     if v.dtype != s.dtype:
@@ -109,7 +109,7 @@ def softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = None)
            [-0.125 ,  0.1875, -0.0625],
            [-0.125 , -0.0625,  0.1875]])
     """
-    xp = array_namespace(x, where)
+    xp = array_namespace(x, where, names=("x", "where"))
     s = softmax(x, axis, where=where)
     s = xp.moveaxis(s, axis, -1)
     n = s.shape[-1]
@@ -151,7 +151,7 @@ def log_softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = N
     array([[ 0.5, -0.5],
            [-0.5,  0.5]])
     """
-    xp = array_namespace(x, where)
+    xp = array_namespace(x, where, names=("x", "where"))
     xc, _ = to_compute(xp, x)
     ax = normalize_axis(axis, xc.ndim)
     s = softmax(x, ax, where=where)
@@ -364,7 +364,7 @@ def softmax_hessian(x: Array, /, axis: int = -1, *, where: Array | None = None) 
     array([[-0.09375,  0.09375],
            [ 0.09375, -0.09375]])
     """
-    xp = array_namespace(x, where)
+    xp = array_namespace(x, where, names=("x", "where"))
     s = softmax(x, axis, where=where)
     s = xp.moveaxis(s, axis, -1)
     eye = xp.eye(s.shape[-1], dtype=s.dtype, device=device(s))

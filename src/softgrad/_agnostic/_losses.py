@@ -37,6 +37,7 @@ from softgrad._lib._array import (
     Array,
     Namespace,
     array_namespace,
+    compute_dtype,
     constant,
     device,
     is_concrete,
@@ -44,26 +45,55 @@ from softgrad._lib._array import (
     to_compute,
 )
 
-__all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp"]
+__all__ = [
+    "DEFAULT_IGNORE_INDEX",
+    "CrossEntropySpec",
+    "cross_entropy",
+    "cross_entropy_and_grad",
+    "cross_entropy_and_grad_of",
+    "cross_entropy_hvp",
+    "cross_entropy_spec",
+    "reduce_loss",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+DEFAULT_IGNORE_INDEX = -100
+"""PyTorch's default ``ignore_index``: labels padded with -100 add nothing."""
+
+
 @dataclass(frozen=True)
-class _Problem:
-    """A cross-entropy problem with the class axis moved last."""
+class CrossEntropySpec:
+    """One cross-entropy call's checked arguments, shared by the kernel and the reference.
+
+    Built once by :func:`cross_entropy_spec`, which raises every documented
+    argument error; the kernel path and the Array API reference both read the
+    targets, the weights and the mean's denominator from it, so the two paths
+    cannot disagree on what the options mean.
+    """
 
     xp: Namespace
-    logp: Array  # log_softmax of the logits, (..., C)
-    b: Array  # effective target B, (..., C)
-    denom: Array | None  # the mean's denominator (0-d), None for sum/none
-    reduction: str
     axis: int
-    out_dtype: Any
+    """The class axis of the logits, non-negative."""
+    n_classes: int
+    targets: Literal["index", "probability"]
+    """Integer class indices, or class probabilities with the logits' shape."""
+    target: Array
+    weight: Array | None
+    """Checked class weights (finite, non-negative), in the logits' compute dtype."""
+    ignore_index: int | None
+    """Index targets equal to it are ignored (never set for probability targets)."""
+    label_smoothing: float
+    reduction: Reduction
+    counted: Array | None
+    """Index targets: True for the samples that count (not ignored)."""
+    denominator: Array | None
+    """The mean's denominator (0-d, compute dtype); ``None`` for ``"sum"``/``"none"``."""
 
 
-def _check_options(label_smoothing: float, reduction: str) -> None:
+def _check_options(label_smoothing: float, reduction: str, ignore_index: int | None) -> None:
     if reduction not in _REDUCTIONS:
         msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
         raise ValueError(msg)
@@ -73,9 +103,14 @@ def _check_options(label_smoothing: float, reduction: str) -> None:
     if not 0.0 <= label_smoothing <= 1.0:
         msg = f"label_smoothing must be in [0, 1], got {label_smoothing}"
         raise ValueError(msg)
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        msg = f"ignore_index must be an int or None, got {ignore_index!r}"
+        raise TypeError(msg)
 
 
-def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, like: Array) -> Array | None:
+def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, dtype: Any) -> Array | None:
     if weight is None:
         return None
     if tuple(weight.shape) != (n_classes,):
@@ -84,7 +119,7 @@ def _check_weight(xp: Namespace, weight: Array | None, n_classes: int, like: Arr
         )
         raise ValueError(msg)
     weight, _ = to_compute(xp, weight, name="weight")
-    weight = xp.astype(weight, like.dtype)
+    weight = xp.astype(weight, dtype)
     if is_concrete(weight):
         if not bool(xp.all(xp.isfinite(weight))):
             msg = "weight must be finite; got NaN or inf among the class weights"
@@ -100,7 +135,7 @@ def _check_labels(xp: Namespace, target: Array, n_classes: int, ignore_index: in
     counted = xp.ones(target.shape, dtype=xp.bool, device=device(target))
     if ignore_index is not None:
         counted = target != ignore_index
-    if is_concrete(target) and target.size:
+    if is_concrete(target) and math.prod(target.shape):
         out_of_range = xp.logical_and(counted, xp.logical_or(target < 0, target >= n_classes))
         if bool(xp.any(out_of_range)):
             bad = xp.where(out_of_range, target, xp.zeros_like(target))
@@ -115,71 +150,123 @@ def _check_labels(xp: Namespace, target: Array, n_classes: int, ignore_index: in
     return counted
 
 
-def _problem(
+def _index_denominator(
+    xp: Namespace, target: Array, counted: Array, weight: Array | None, dtype: Any
+) -> Array:
+    """Summed weights of the counted targets (their count without weights)."""
+    if weight is None:
+        return xp.sum(xp.astype(counted, dtype))
+    flat = xp.reshape(target, (-1,))
+    picked = xp.where(xp.reshape(counted, (-1,)), flat, xp.zeros_like(flat))
+    w_y = xp.take(weight, xp.astype(picked, xp.int64), axis=0)
+    return xp.sum(xp.where(xp.reshape(counted, (-1,)), w_y, constant(xp, 0.0, weight)))
+
+
+def cross_entropy_spec(
     logits: Array,
     target: Array,
-    axis: int,
-    weight: Array | None,
-    ignore_index: int | None,
-    label_smoothing: float,
-    reduction: str,
-) -> _Problem:
-    xp = array_namespace(logits, target, weight)
-    _check_options(label_smoothing, reduction)
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        msg = f"ignore_index must be an int or None, got {ignore_index!r}"
-        raise TypeError(msg)
-    z, out_dtype = to_compute(xp, logits, name="logits")
-    axis = normalize_axis(axis, z.ndim)
-    z = xp.moveaxis(z, axis, -1)
-    n_classes = z.shape[-1]
-    weight = _check_weight(xp, weight, n_classes, z)
-    logp = log_softmax(z, -1)
-    eps = float(label_smoothing)
-
+    axis: int = -1,
+    weight: Array | None = None,
+    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> CrossEntropySpec:
+    """Check the arguments of a cross-entropy call once; see :func:`cross_entropy`."""
+    xp = array_namespace(logits, target, weight, names=("logits", "target", "weight"))
+    _check_options(label_smoothing, reduction, ignore_index)
+    dtype = compute_dtype(xp, logits.dtype, name="logits", func="cross_entropy")
+    axis = normalize_axis(axis, logits.ndim)
+    n_classes = int(logits.shape[axis])
+    weight = _check_weight(xp, weight, n_classes, dtype)
+    index_shape = tuple(logits.shape[:axis]) + tuple(logits.shape[axis + 1 :])
+    counted = None
     if target.dtype == xp.bool:
         msg = "target must hold integer class indices or float probabilities, got booleans"
         raise TypeError(msg)
     if xp.isdtype(target.dtype, "integral"):
-        if tuple(target.shape) != tuple(z.shape[:-1]):
+        if tuple(target.shape) != index_shape:
             msg = (
                 f"target of class indices must have the logits' shape without the class axis, "
-                f"{tuple(z.shape[:-1])}, got {tuple(target.shape)}"
+                f"{index_shape}, got {tuple(target.shape)}"
             )
             raise ValueError(msg)
+        kind: Literal["index", "probability"] = "index"
         counted = _check_labels(xp, target, n_classes, ignore_index)
-        classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
-        onehot = xp.astype(target[..., None] == classes, z.dtype)
-        w = constant(xp, 1.0, z) if weight is None else weight
-        w_y = xp.sum(onehot * w, axis=-1, keepdims=True)  # the target's class weight
-        b = (1.0 - eps) * w_y * onehot + (eps / n_classes) * w
-        b = xp.where(counted[..., None], b, constant(xp, 0.0, z))
-        denom = xp.sum(xp.where(counted, w_y[..., 0], constant(xp, 0.0, z)))
+        denom = _index_denominator(xp, target, counted, weight, dtype)
     elif xp.isdtype(target.dtype, "real floating"):
-        if ignore_index is not None:
+        if ignore_index not in (None, DEFAULT_IGNORE_INDEX):
             msg = (
                 "ignore_index applies to integer class targets only; with probability "
                 "targets give the samples to skip zero probability instead"
             )
             raise ValueError(msg)
         if tuple(target.shape) != tuple(logits.shape):
+            hint = ""
+            if tuple(target.shape) == index_shape:
+                hint = (
+                    f"; target has dtype {target.dtype} and the shape of class indices: "
+                    f"if it holds labels, cast it to an integer dtype (target.astype(int))"
+                )
             msg = (
                 f"target of class probabilities must have the logits' shape "
-                f"{tuple(logits.shape)}, got {tuple(target.shape)}"
+                f"{tuple(logits.shape)}, got {tuple(target.shape)}{hint}"
             )
             raise ValueError(msg)
-        t = xp.moveaxis(xp.astype(target, z.dtype), axis, -1)
-        b = (1.0 - eps) * t + eps / n_classes if eps else t
-        if weight is not None:
-            b = b * weight
-        n_samples = math.prod(z.shape[:-1])
-        denom = xp.asarray(float(n_samples), dtype=z.dtype, device=device(z))
+        kind = "probability"
+        ignore_index = None
+        n_samples = math.prod(index_shape)
+        denom = xp.asarray(float(n_samples), dtype=dtype, device=device(logits))
     else:
         msg = f"target must hold integer class indices or float probabilities, got {target.dtype}"
         raise TypeError(msg)
-    return _Problem(xp, logp, b, denom if reduction == "mean" else None, reduction, axis, out_dtype)
+    return CrossEntropySpec(
+        xp=xp,
+        axis=axis,
+        n_classes=n_classes,
+        targets=kind,
+        target=target,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=float(label_smoothing),
+        reduction=reduction,
+        counted=counted,
+        denominator=denom if reduction == "mean" else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A cross-entropy problem with the class axis moved last."""
+
+    spec: CrossEntropySpec
+    logp: Array  # log_softmax of the logits, (..., C)
+    b: Array  # effective target B, (..., C)
+    out_dtype: Any
+
+
+def _problem(logits: Array, spec: CrossEntropySpec) -> _Problem:
+    xp = spec.xp
+    z, out_dtype = to_compute(xp, logits, name="logits")
+    z = xp.moveaxis(z, spec.axis, -1)
+    logp = log_softmax(z, -1)
+    eps = spec.label_smoothing
+    n_classes = spec.n_classes
+    weight = spec.weight
+    if spec.targets == "index":
+        target, counted = spec.target, spec.counted
+        assert counted is not None  # index targets always carry it
+        classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
+        onehot = xp.astype(target[..., None] == classes, z.dtype)
+        w = constant(xp, 1.0, z) if weight is None else weight
+        w_y = xp.sum(onehot * w, axis=-1, keepdims=True)  # the target's class weight
+        b = (1.0 - eps) * w_y * onehot + (eps / n_classes) * w
+        b = xp.where(counted[..., None], b, constant(xp, 0.0, z))
+    else:
+        t = xp.moveaxis(xp.astype(spec.target, z.dtype), spec.axis, -1)
+        b = (1.0 - eps) * t + eps / n_classes if eps else t
+        if weight is not None:
+            b = b * weight
+    return _Problem(spec, logp, b, out_dtype)
 
 
 def _safe_denominator(xp: Namespace, denom: Array) -> tuple[Array, Array]:
@@ -188,32 +275,33 @@ def _safe_denominator(xp: Namespace, denom: Array) -> tuple[Array, Array]:
     return nothing, xp.where(nothing, constant(xp, 1.0, denom), denom)
 
 
-def _reduce(pr: _Problem, per_sample: Array) -> Array:
-    xp = pr.xp
-    if pr.reduction == "none":
+def reduce_loss(spec: CrossEntropySpec, per_sample: Array) -> Array:
+    """Combine per-sample losses as ``spec.reduction`` says (NaN for a mean over nothing)."""
+    xp = spec.xp
+    if spec.reduction == "none":
         return per_sample
     total = xp.sum(per_sample)
-    if pr.denom is None:
+    if spec.denominator is None:
         return total
-    nothing, safe = _safe_denominator(xp, pr.denom)
+    nothing, safe = _safe_denominator(xp, spec.denominator)
     return xp.where(nothing, constant(xp, math.nan, total), total / safe)
 
 
 def _scale(pr: _Problem, per_sample_grad: Array) -> Array:
     """Divide a per-sample derivative by the mean's denominator and restore the axis."""
-    xp = pr.xp
-    if pr.denom is not None:
-        per_sample_grad = per_sample_grad / _safe_denominator(xp, pr.denom)[1]
-    return xp.astype(xp.moveaxis(per_sample_grad, -1, pr.axis), pr.out_dtype)
+    xp = pr.spec.xp
+    if pr.spec.denominator is not None:
+        per_sample_grad = per_sample_grad / _safe_denominator(xp, pr.spec.denominator)[1]
+    return xp.astype(xp.moveaxis(per_sample_grad, -1, pr.spec.axis), pr.out_dtype)
 
 
 def _loss(pr: _Problem) -> Array:
-    xp = pr.xp
+    xp = pr.spec.xp
     zero = constant(xp, 0.0, pr.logp)
     # 0 · log 0 = 0: a class with no target mass adds nothing, even at −inf logits
     logp = xp.where(pr.b == zero, zero, pr.logp)
     per_sample = -xp.sum(pr.b * logp, axis=-1)
-    return xp.astype(_reduce(pr, per_sample), pr.out_dtype)
+    return xp.astype(reduce_loss(pr.spec, per_sample), pr.out_dtype)
 
 
 def cross_entropy(
@@ -223,7 +311,7 @@ def cross_entropy(
     axis: int = -1,
     *,
     weight: Array | None = None,
-    ignore_index: int | None = None,
+    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
 ) -> Array:
@@ -240,8 +328,10 @@ def cross_entropy(
         The class axis of ``logits`` (PyTorch's is 1; ours defaults to the last).
     weight : array, shape (C,), optional
         Non-negative, finite class weights.
-    ignore_index : int, optional
+    ignore_index : int or None, default -100
         Index targets equal to it add nothing and do not count in the mean.
+        The default is PyTorch's, so labels padded with -100 are skipped;
+        ``None`` ignores nothing. Probability targets ignore it.
     label_smoothing : float in [0, 1], default 0
         Mix the target with the uniform distribution: :math:`(1-\varepsilon)y + \varepsilon/C`.
     reduction : {"mean", "sum", "none"}, default "mean"
@@ -276,8 +366,10 @@ def cross_entropy(
     >>> cross_entropy(logits, np.array([0, 2]), reduction="none")
     array([0.2413113 , 0.09492296])
     """
-    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
-    return _loss(pr)
+    spec = cross_entropy_spec(
+        logits, target, axis, weight, ignore_index, label_smoothing, reduction
+    )
+    return _loss(_problem(logits, spec))
 
 
 def cross_entropy_and_grad(
@@ -287,7 +379,7 @@ def cross_entropy_and_grad(
     axis: int = -1,
     *,
     weight: Array | None = None,
-    ignore_index: int | None = None,
+    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
 ) -> tuple[Array, Array]:
@@ -324,8 +416,16 @@ def cross_entropy_and_grad(
     >>> grad  # S - y
     array([[-0.5 ,  0.25,  0.25]])
     """
-    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
-    xp = pr.xp
+    spec = cross_entropy_spec(
+        logits, target, axis, weight, ignore_index, label_smoothing, reduction
+    )
+    return cross_entropy_and_grad_of(logits, spec)
+
+
+def cross_entropy_and_grad_of(logits: Array, spec: CrossEntropySpec) -> tuple[Array, Array]:
+    """:func:`cross_entropy_and_grad` of arguments already checked by :func:`cross_entropy_spec`."""
+    pr = _problem(logits, spec)
+    xp = spec.xp
     s = xp.exp(pr.logp)
     a = xp.sum(pr.b, axis=-1, keepdims=True)
     return _loss(pr), _scale(pr, a * s - pr.b)
@@ -339,7 +439,7 @@ def cross_entropy_hvp(
     axis: int = -1,
     *,
     weight: Array | None = None,
-    ignore_index: int | None = None,
+    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
 ) -> Array:
@@ -377,12 +477,15 @@ def cross_entropy_hvp(
     >>> cross_entropy_hvp(logits, np.array([0]), np.array([[1.0, 0.0]]))
     array([[ 0.25, -0.25]])
     """
-    pr = _problem(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
-    xp = pr.xp
+    pr = _problem(
+        logits,
+        cross_entropy_spec(logits, target, axis, weight, ignore_index, label_smoothing, reduction),
+    )
+    xp = pr.spec.xp
     if tuple(v.shape) != tuple(logits.shape):
         msg = f"v must have the logits' shape {tuple(logits.shape)}, got {tuple(v.shape)}"
         raise ValueError(msg)
-    v = xp.moveaxis(xp.astype(v, pr.logp.dtype), pr.axis, -1)
+    v = xp.moveaxis(xp.astype(v, pr.logp.dtype), pr.spec.axis, -1)
     s = xp.exp(pr.logp)
     a = xp.sum(pr.b, axis=-1, keepdims=True)
     return _scale(pr, a * s * (v - xp.sum(s * v, axis=-1, keepdims=True)))

@@ -135,8 +135,8 @@ def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array
     >>> softmax(np.array([0.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
-    xp = array_namespace(x, where)
-    x, out_dtype = to_compute(xp, x)
+    xp = array_namespace(x, where, names=("x", "where"))
+    x, out_dtype = to_compute(xp, x, func="softmax")
     axis = normalize_axis(axis, x.ndim)
     where = validate_where(xp, where, tuple(x.shape))
     if _empty_axis(x, axis):
@@ -185,8 +185,8 @@ def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> A
     >>> float(log_softmax(np.array([0.0, -50.0]))[0])  # -exp(-50), not 0
     -1.9287498479639178e-22
     """
-    xp = array_namespace(x, where)
-    x, out_dtype = to_compute(xp, x)
+    xp = array_namespace(x, where, names=("x", "where"))
+    x, out_dtype = to_compute(xp, x, func="log_softmax")
     axis = normalize_axis(axis, x.ndim)
     where = validate_where(xp, where, tuple(x.shape))
     if _empty_axis(x, axis):
@@ -234,8 +234,8 @@ def logsumexp(
     >>> float(logsumexp(np.array([0.0, -40.0])))  # scipy#18295 returned 0 here
     4.248354255291589e-18
     """
-    xp = array_namespace(x, where)
-    x, out_dtype = to_compute(xp, x)
+    xp = array_namespace(x, where, names=("x", "where"))
+    x, out_dtype = to_compute(xp, x, func="logsumexp")
     axis = normalize_axis(axis, x.ndim)
     where = validate_where(xp, where, tuple(x.shape))
     if _empty_axis(x, axis):

@@ -40,25 +40,64 @@ __all__ = [
 ]
 
 
-def array_namespace(*arrays: Array | None) -> Namespace:
-    """Return the Array API namespace shared by ``arrays`` (``None`` entries skipped)."""
-    present = [a for a in arrays if a is not None]
+def array_namespace(*arrays: Array | None, names: tuple[str, ...] = ()) -> Namespace:
+    """Return the Array API namespace shared by ``arrays`` (``None`` entries skipped).
+
+    ``names`` names the arrays in the caller's terms (``("logits", "target")``)
+    for the errors: a Python value where an array belongs, or arrays of two
+    libraries, name the argument, its library and how to convert it.
+    """
+    labels = [names[k] if k < len(names) else f"argument {k + 1}" for k in range(len(arrays))]
+    present = [(label, a) for label, a in zip(labels, arrays, strict=True) if a is not None]
     if not present:
         msg = "expected at least one array, got none"
         raise TypeError(msg)
-    for a in present:
+    for label, a in present:
         if isinstance(a, (bool, int, float, complex)) or not hasattr(a, "shape"):
             msg = (
-                f"expected an array (NumPy, PyTorch, JAX, CuPy, Dask, array-api-strict), "
+                f"{label}: expected an array (NumPy, PyTorch, JAX, CuPy, Dask, array-api-strict), "
                 f"got {type(a).__name__}; wrap Python values with numpy.asarray(...)"
             )
             raise TypeError(msg)
-    if all(_is_torch(a) for a in present):
+    if all(_is_torch(a) for _, a in present):
         # direct, so that torch.compile traces no cached helper
         import array_api_compat.torch as torch_namespace
 
         return torch_namespace
-    return array_api_compat.array_namespace(*present)
+    try:
+        return array_api_compat.array_namespace(*(a for _, a in present))
+    except TypeError as exc:
+        if "ultiple namespaces" not in str(exc):
+            raise
+        raise TypeError(_mixed_libraries_message(present)) from exc
+
+
+def _library(a: Array) -> str:
+    """The array library ``a`` belongs to, as its users call it."""
+    module = type(a).__module__.split(".")[0]
+    return {"jaxlib": "jax", "builtins": "python"}.get(module, module)
+
+
+def _mixed_libraries_message(present: list[tuple[str, Array]]) -> str:
+    first_label, first = present[0]
+    lib = _library(first)
+    others = [(label, _library(a)) for label, a in present if _library(a) != lib]
+    if not others:  # same library, several namespaces (e.g. JAX and NumPy scalars)
+        kinds = ", ".join(
+            f"{label} ({type(a).__module__}.{type(a).__name__})" for label, a in present
+        )
+        return f"the arrays come from different namespaces: {kinds}; pass arrays of one library"
+    label, other = others[0]
+    convert = {
+        "numpy": f"numpy.asarray({label})",
+        "torch": f"torch.as_tensor({label})",
+        "jax": f"jax.numpy.asarray({label})",
+        "dask": f"dask.array.from_array({label})",
+    }.get(lib, f"the {lib} library's asarray({label})")
+    return (
+        f"{label} is a {other} array but {first_label} is a {lib} array; every array argument "
+        f"must come from one library: convert {label} with {convert}"
+    )
 
 
 def _is_torch(x: Array) -> bool:
@@ -81,36 +120,50 @@ def _default_float(xp: Namespace) -> Any:
         return xp.float64
 
 
-def compute_dtype(xp: Namespace, dtype: Any, *, name: str = "x") -> Any:
-    """The dtype the math runs in for an input of ``dtype`` (see the module's policy)."""
+def compute_dtype(xp: Namespace, dtype: Any, *, name: str = "x", func: str = "softmax") -> Any:
+    """The dtype the math runs in for an input of ``dtype`` (see the module's policy).
+
+    ``name`` is the argument and ``func`` the public function, for the errors.
+    """
+    kind = getattr(dtype, "kind", "")
+    if kind in ("O", "U", "S", "V", "M", "m"):  # NumPy object, string, void, datetime
+        msg = (
+            f"{func}: {name} has dtype {dtype}, which holds no real numbers; "
+            f"convert it to a float array first, e.g. {name}.astype(float)"
+        )
+        raise TypeError(msg)
     if dtype in (xp.float32, xp.float64):
         return dtype
     if dtype == xp.bool or xp.isdtype(dtype, "integral"):
         return _default_float(xp)
     if xp.isdtype(dtype, "complex floating"):
         msg = (
-            f"{name} has complex dtype {dtype}; softmax is defined for real inputs only. "
+            f"{func}: {name} has complex dtype {dtype}; {func} is defined for real inputs only. "
             f"Pass the real part ({name}.real) or the modulus if that is what you mean"
         )
         raise TypeError(msg)
     try:
         bits = xp.finfo(dtype).bits
     except (TypeError, ValueError) as exc:
-        msg = f"{name} has unsupported dtype {dtype}; use a real floating dtype"
+        msg = f"{func}: {name} has unsupported dtype {dtype}; use a real floating dtype"
         raise TypeError(msg) from exc
     if bits < 32:  # float16, bfloat16: accumulate in float32
         return xp.float32
-    msg = f"{name} has unsupported dtype {dtype}; use float32 or float64"  # pragma: no cover
+    msg = (
+        f"{func}: {name} has unsupported dtype {dtype}; use float32 or float64"  # pragma: no cover
+    )
     raise TypeError(msg)  # pragma: no cover
 
 
-def to_compute(xp: Namespace, x: Array, *, name: str = "x") -> tuple[Array, Any]:
+def to_compute(
+    xp: Namespace, x: Array, *, name: str = "x", func: str = "softmax"
+) -> tuple[Array, Any]:
     """Cast ``x`` to its compute dtype; return it and the dtype results are given in.
 
     Results come back in the input's own dtype when it is a float (float16 and
     bfloat16 included) and in the compute dtype otherwise.
     """
-    dtype = compute_dtype(xp, x.dtype, name=name)
+    dtype = compute_dtype(xp, x.dtype, name=name, func=func)
     out_dtype = dtype if (x.dtype == xp.bool or xp.isdtype(x.dtype, "integral")) else x.dtype
     if x.dtype != dtype:
         x = xp.astype(x, dtype)

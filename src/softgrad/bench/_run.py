@@ -389,12 +389,10 @@ def _environment() -> dict[str, Any]:
 
 def thresholds(out: Callable[[str], Any] = print) -> dict[str, list[dict[str, float]]]:
     """Kernel vs reference time at small sizes: where the kernel starts to win (MIN_SIZE)."""
-    from softgrad import _delegation, kernels
+    from softgrad import kernels
 
-    saved = dict(_delegation.MIN_SIZE)
-    _delegation.MIN_SIZE.update(dict.fromkeys(saved, 0))
     result: dict[str, list[dict[str, float]]] = {}
-    try:
+    with kernels.policy(min_size=0):
         for family, op in [
             ("forward", "softmax"),
             ("vjp", "softmax_vjp"),
@@ -416,8 +414,6 @@ def thresholds(out: Callable[[str], Any] = print) -> dict[str, list[dict[str, fl
                 rows.append({"size": float(x.size), "kernel_us": tk, "reference_us": tr})
                 out(f"{x.size:>7} {tk:10.1f} {tr:10.1f}")
             result[family] = rows
-    finally:
-        _delegation.MIN_SIZE.update(saved)
     return result
 
 

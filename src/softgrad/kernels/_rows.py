@@ -1,0 +1,164 @@
+r"""Row primitives shared by the softmax and cross-entropy kernels.
+
+Every primitive reads entries ``j`` in ``lo:hi`` of row ``i`` of a 2-D
+C-contiguous array (``x[i, j]``), so a whole row (``lo = 0, hi = n``) and a
+chunk of a long row split across threads use the same routine. No row views
+are built: a view (``x[i]``) costs two atomic reference-count updates on the
+array's shared meminfo, which with both threads touching the same cache line
+outweighs the arithmetic of a short row (128 float32: 0.47x torch).
+
+A mask is either a boolean array like ``x`` or ``None``: numba types ``None``
+as its own type and prunes every ``if mask is not None`` branch at compile
+time, so the unmasked kernels carry no mask test (one compiled specialisation
+per case, no ``has_mask`` copies of the loops).
+
+The row sum is split as :math:`t + r` (entries equal to the max, and the
+rest), exactly as the reference does, so :math:`\log\Sigma = \log t +
+\operatorname{log1p}(r/t)` keeps log_softmax accurate for tiny probabilities.
+Reductions carry the ``reassoc`` fast-math flag (SIMD partial sums); loops
+that write outputs carry only ``contract``, so :math:`(x - m) - \log\Sigma`
+is never re-associated into :math:`x - (m + \log\Sigma)`.
+
+Type annotations and line coverage are configured off for the kernel modules
+once, in ``pyproject.toml``: numba compiles these bodies, coverage cannot see
+them run, and the tests compare every kernel path with the reference instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import FunctionType
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from softgrad.kernels._exp import fast_exp, fmax
+
+RED = {"contract", "reassoc", "nsz"}
+"""Fast-math flags of reductions: SIMD partial sums."""
+EW = {"contract"}
+"""Fast-math flags of loops that write outputs: keep the written association."""
+
+# row kinds
+NORMAL, EMPTY, POSINF, NAN = 0, 1, 2, 3
+
+
+def parallel_and_serial(fastmath: set[str]) -> Callable[[Any], tuple[Any, Any]]:
+    """Compile one kernel body twice: with ``parallel=True`` and in the calling thread.
+
+    ``prange`` in the body is a plain ``range`` in the serial build. A parallel
+    launch costs microseconds when the cores are idle and a whole scheduler
+    time slice (milliseconds) when another process holds one of them, which
+    small calls cannot amortise, so small inputs take the serial build.
+
+    numba's disk cache keys a function by its qualified name and bytecode, not
+    by its compile options, so the serial build is compiled from a copy of the
+    function named ``<name>_serial``: each build gets its own cache entry.
+    """
+
+    def compile_both(fn: Any) -> tuple[Any, Any]:
+        serial = FunctionType(
+            fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
+        )
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        serial.__doc__ = fn.__doc__
+        return (
+            njit(parallel=True, fastmath=fastmath, cache=True)(fn),
+            njit(fastmath=fastmath, cache=True)(serial),
+        )
+
+    return compile_both
+
+
+@njit(fastmath=RED, cache=True)
+def row_max(x, mask, i, lo, hi):
+    """Max over the included entries of ``x[i, lo:hi]``; NaN if one is NaN, −inf if none."""
+    ninf = x.dtype.type(-np.inf)
+    mx = ninf
+    for j in range(lo, hi):
+        v = x[i, j]
+        if mask is not None:
+            v = v if mask[i, j] else ninf
+        mx = fmax(mx, v)
+    return mx
+
+
+@njit(fastmath=RED, cache=True)
+def count_posinf(x, mask, i, lo, hi):
+    """Number of included +inf entries of ``x[i, lo:hi]``."""
+    c = 0
+    for j in range(lo, hi):
+        inc = x[i, j] == np.inf
+        if mask is not None:
+            inc = inc and mask[i, j]
+        if inc:
+            c += 1
+    return c
+
+
+@njit(fastmath=RED, cache=True)
+def sum_exp(x, mask, m, out, i, lo, hi):
+    r"""(t, r) of ``x[i, lo:hi]``: entries equal to ``m`` and :math:`\sum e^{x_j - m}` over the others.
+
+    :math:`r` accumulates :math:`e_j - [x_j = m]`, which is exact at the max
+    (:math:`e^0 = 1`) and keeps the loop free of selects around the sums, so
+    that it vectorises. Unless ``out`` is ``None``, :math:`e^{x_j - m}` goes
+    to ``out[i, j]``.
+    """
+    F = x.dtype.type
+    ninf = F(-np.inf)
+    zero = F(0.0)
+    t = zero
+    r = zero
+    for j in range(lo, hi):
+        v = x[i, j]
+        if mask is not None:
+            v = v if mask[i, j] else ninf
+        z = v - m
+        e = fast_exp(z)
+        if out is not None:
+            out[i, j] = e
+        at = F(z == zero)
+        t += at
+        r += e - at
+    return t, r
+
+
+@njit(cache=True)
+def kind_of(mx):
+    """The kind of a row from its max: normal, empty (−inf), +inf in it, or NaN."""
+    if mx != mx:  # noqa: PLR0124 - the NaN test numba compiles to one compare
+        return NAN
+    if mx == -np.inf:
+        return EMPTY
+    if mx == np.inf:
+        return POSINF
+    return NORMAL
+
+
+@njit(cache=True)
+def log_total(t, r):
+    r""":math:`\log t + \operatorname{log1p}(r/t)`; one libm call when the max is unique.
+
+    :math:`t = 1` is the common case, where :math:`\log t = 0` and :math:`r/t = r`
+    exactly, so skipping ``log`` changes no bit of the result.
+    """
+    F = type(t)
+    if t == F(1.0):
+        return F(math.log1p(r))
+    return F(math.log(t) + math.log1p(r / t))
+
+
+@njit(cache=True)
+def lse_value(kind, m, lt):
+    """The logsumexp of a row of the given kind, ``m + lt`` for a normal one."""
+    F = type(m)
+    if kind == NORMAL:
+        return m + lt
+    if kind == NAN:
+        return F(np.nan)
+    if kind == EMPTY:
+        return F(-np.inf)
+    return F(np.inf)

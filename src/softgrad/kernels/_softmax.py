@@ -1,0 +1,326 @@
+r"""Fused softmax / log_softmax / logsumexp and their vector-Jacobian products.
+
+Layout of the work (the delegation layer moves the softmax axis last and
+gives every kernel a ``(rows, n)`` C-contiguous array):
+
+* **short rows** (``n <= chunk``): ``prange`` over blocks of rows; each row is
+  read once from memory for its max (with a NaN count), then, cache-hot, a
+  second loop computes :math:`e_j = e^{x_j - m}` with :func:`fast_exp`,
+  stores it in the output and sums it; a third loop scales or writes the output.
+* **long rows**: each row is cut into chunks and ``prange`` runs over all
+  (row, chunk) pairs, so that a few long rows such as (8, 1 000 000) or
+  (1, 1 000 000) keep every core busy. Pass A reduces each chunk to
+  (local max, count of entries at it, rest of the sum) and, for softmax, stores
+  :math:`e^{x_j - m_k}`; the per-row combination is
+  :math:`\sum_j e^{x_j - m} = \sum_k e^{m_k - m}(t_k + r_k)`; pass B rescales
+  (softmax) or writes :math:`(x_j - m) - \log\Sigma` (log_softmax).
+
+Both layouts use the span primitives of :mod:`softgrad.kernels._rows`. Each
+kernel exists parallel (``forward_rows``) and serial (``forward_rows_serial``),
+compiled from one body. No kernel assumes finite inputs: rows holding NaN,
++inf, or nothing (fully masked or all −inf) take the reference's rules (see
+``softgrad._agnostic._softmax``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from softgrad.kernels._exp import fmax
+from softgrad.kernels._rows import (
+    EMPTY,
+    EW,
+    NAN,
+    NORMAL,
+    POSINF,
+    RED,
+    count_posinf,
+    kind_of,
+    log_total,
+    lse_value,
+    parallel_and_serial,
+    row_max,
+    sum_exp,
+)
+
+__all__ = [
+    "LOGSUMEXP",
+    "LOG_SOFTMAX",
+    "LOG_SOFTMAX_VJP",
+    "SOFTMAX",
+    "SOFTMAX_VJP",
+    "RowOptions",
+    "forward_rows",
+    "forward_rows_serial",
+    "vjp_rows",
+    "vjp_rows_serial",
+]
+
+# forward modes
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
+# vjp modes
+SOFTMAX_VJP, LOG_SOFTMAX_VJP = 0, 1
+
+BLOCK_ELEMS = 8192
+"""Entries per task of the whole-row forward kernels: a block of rows stays in L1/L2
+between its reduction pass and its write pass (one row per task once rows are longer)."""
+
+
+class RowOptions(NamedTuple):
+    """The options of a row kernel, passed as one value."""
+
+    mode: int
+    """Forward: 0 softmax, 1 log_softmax, 2 logsumexp; VJP: 0 softmax, 1 log_softmax."""
+    chunk: int
+    """Rows longer than this are split into chunks of this length across threads."""
+
+
+@njit(fastmath=EW, cache=True)
+def _write_normal(x, mask, mode, m, lt, scale, out, i, lo, hi):
+    """Output of a normal row's span: softmax scales the stored exponentials by
+    ``scale``; log_softmax writes :math:`(x_j - m) - lt` (−inf where masked)."""
+    ninf = x.dtype.type(-np.inf)
+    if mode == SOFTMAX:
+        for j in range(lo, hi):
+            out[i, j] = out[i, j] * scale
+        return
+    for j in range(lo, hi):
+        v = (x[i, j] - m) - lt
+        if mask is not None:
+            v = v if mask[i, j] else ninf
+        out[i, j] = v
+
+
+@njit(fastmath=EW, cache=True)
+def _write_special(x, mask, mode, kind, cnt, out, i, lo, hi):
+    """Output of a span of a row holding NaN, +inf or nothing (the reference's rules)."""
+    F = x.dtype.type
+    ninf = F(-np.inf)
+    if kind == NAN:
+        for j in range(lo, hi):
+            out[i, j] = F(np.nan)
+    elif kind == EMPTY:
+        fill = F(0.0) if mode == SOFTMAX else ninf
+        for j in range(lo, hi):
+            out[i, j] = fill
+    else:  # +inf in the row: the mass is shared among its +inf entries
+        hit = F(1.0 / cnt) if mode == SOFTMAX else F(-math.log(cnt))
+        miss = F(0.0) if mode == SOFTMAX else ninf
+        for j in range(lo, hi):
+            inc = x[i, j] == np.inf
+            if mask is not None:
+                inc = inc and mask[i, j]
+            out[i, j] = hit if inc else miss
+
+
+@njit(fastmath=EW, cache=True)
+def _forward_row(x, mask, mode, out, i):
+    """One whole row, cache-hot: max, exponentials (stored for softmax), output.
+
+    Returns the row's logsumexp; in softmax mode a normal row's is not computed
+    (NaN is returned): its libm call costs as much as a short row.
+    """
+    F = x.dtype.type
+    n = x.shape[1]
+    mx = row_max(x, mask, i, 0, n)
+    kind = kind_of(mx)
+    if kind == NORMAL:
+        if mode == SOFTMAX:
+            t, r = sum_exp(x, mask, mx, out, i, 0, n)
+            _write_normal(x, mask, mode, mx, F(0.0), F(1.0) / (t + r), out, i, 0, n)
+            return F(np.nan)
+        t, r = sum_exp(x, mask, mx, None, i, 0, n)
+        lt = log_total(t, r)
+        if mode != LOGSUMEXP:
+            _write_normal(x, mask, mode, mx, lt, F(0.0), out, i, 0, n)
+        return mx + lt
+    cnt = count_posinf(x, mask, i, 0, n) if kind == POSINF else 0
+    if mode != LOGSUMEXP:
+        _write_special(x, mask, mode, kind, cnt, out, i, 0, n)
+    return lse_value(kind, mx, F(0.0))
+
+
+@njit(fastmath=EW, cache=True)
+def _forward_block(x, mask, mode, out, lse, lo, hi):
+    """Rows ``lo:hi``: :func:`_forward_row`, the logarithms of the block taken back to back.
+
+    A libm call in the middle of each row stalls the row's SIMD loops (one
+    ``log1p`` costs about as much as a 128-entry row), so log_softmax and
+    logsumexp first reduce every row of the block to (max, t, r), then take
+    the logarithms in one loop, then write the rows (still in cache).
+    """
+    if mode == SOFTMAX:
+        for i in range(lo, hi):
+            lse[i] = _forward_row(x, mask, mode, out, i)
+        return
+    F = x.dtype.type
+    n = x.shape[1]
+    nb = hi - lo
+    ms = np.empty(nb, dtype=x.dtype)
+    ts = np.zeros(nb, dtype=x.dtype)
+    rs = np.zeros(nb, dtype=x.dtype)
+    for k in range(nb):
+        mx = row_max(x, mask, lo + k, 0, n)
+        ms[k] = mx
+        if kind_of(mx) == NORMAL:
+            ts[k], rs[k] = sum_exp(x, mask, mx, None, lo + k, 0, n)
+    for k in range(nb):
+        if ts[k] > F(0.0):
+            rs[k] = log_total(ts[k], rs[k])
+    for k in range(nb):
+        i = lo + k
+        mx = ms[k]
+        if kind_of(mx) != NORMAL:
+            lse[i] = _forward_row(x, mask, mode, out, i)
+            continue
+        if mode != LOGSUMEXP:
+            _write_normal(x, mask, mode, mx, rs[k], F(0.0), out, i, 0, n)
+        lse[i] = mx + rs[k]
+
+
+@njit(cache=True)
+def _combine_chunks(pm, pt, pr, i, nch):
+    r"""(max, :math:`\log\Sigma`, :math:`1/\Sigma`) of row ``i`` from its chunks' (m, t, r)."""
+    F = pm.dtype.type
+    mx = F(-np.inf)
+    for k in range(i * nch, (i + 1) * nch):
+        mx = fmax(mx, pm[k])
+    if kind_of(mx) != NORMAL:
+        return mx, F(0.0), F(0.0)
+    t = F(0.0)
+    r = F(0.0)
+    for k in range(i * nch, (i + 1) * nch):
+        if pm[k] == mx:
+            t += pt[k]
+            r += pr[k]
+        elif pm[k] > -np.inf:
+            r += (pt[k] + pr[k]) * F(math.exp(pm[k] - mx))
+    return mx, log_total(t, r), F(1.0) / (t + r)
+
+
+def _forward_rows(x, mask, out, lse, opts):
+    r"""softmax / log_softmax / logsumexp over the rows of ``x``.
+
+    Parameters
+    ----------
+    x : float32 or float64 array, shape (rows, n), C-contiguous
+    mask : bool array, shape (rows, n), or None
+    out : array like ``x`` (shape (1, 1), unwritten, in logsumexp mode)
+    lse : array, shape (rows,): logsumexp of each row in modes 1 and 2 (in softmax
+        mode, rows of at most ``chunk`` entries get NaN: no logarithm is taken)
+    opts : RowOptions
+        ``mode`` (0 softmax, 1 log_softmax, 2 logsumexp) and ``chunk``.
+    """
+    mode, chunk = opts
+    rows, n = x.shape
+    F = x.dtype.type
+    if n <= chunk:
+        block = max(1, BLOCK_ELEMS // n)
+        nblock = (rows + block - 1) // block
+        for b in prange(nblock):
+            _forward_block(x, mask, mode, out, lse, b * block, min(rows, (b + 1) * block))
+        return
+    nch = (n + chunk - 1) // chunk
+    ntask = rows * nch
+    pm = np.empty(ntask, dtype=x.dtype)
+    pt = np.zeros(ntask, dtype=x.dtype)
+    pr = np.zeros(ntask, dtype=x.dtype)
+    for k in prange(ntask):  # pass A: per-chunk max and (t, r) at the chunk's max
+        i = k // nch
+        lo = (k % nch) * chunk
+        hi = min(lo + chunk, n)
+        mx = row_max(x, mask, i, lo, hi)
+        pm[k] = mx
+        if kind_of(mx) == NORMAL:
+            if mode == SOFTMAX:
+                pt[k], pr[k] = sum_exp(x, mask, mx, out, i, lo, hi)
+            else:
+                pt[k], pr[k] = sum_exp(x, mask, mx, None, i, lo, hi)
+    rm = np.empty(rows, dtype=x.dtype)
+    rlt = np.zeros(rows, dtype=x.dtype)
+    rinv = np.zeros(rows, dtype=x.dtype)
+    rcnt = np.zeros(rows, dtype=np.int64)
+    for i in range(rows):  # combine the chunks of each row
+        rm[i], rlt[i], rinv[i] = _combine_chunks(pm, pt, pr, i, nch)
+        kind = kind_of(rm[i])
+        if kind == POSINF:
+            rcnt[i] = count_posinf(x, mask, i, 0, n)
+        lse[i] = lse_value(kind, rm[i], rlt[i])
+    if mode == LOGSUMEXP:
+        return
+    for k in prange(ntask):  # pass B: rescale or write
+        i = k // nch
+        lo = (k % nch) * chunk
+        hi = min(lo + chunk, n)
+        kind = kind_of(rm[i])
+        if kind != NORMAL:
+            _write_special(x, mask, mode, kind, rcnt[i], out, i, lo, hi)
+            continue
+        scale = F(0.0)
+        if mode == SOFTMAX and pm[k] > -np.inf:
+            scale = F(math.exp(pm[k] - rm[i])) * rinv[i]
+        _write_normal(x, mask, mode, rm[i], rlt[i], scale, out, i, lo, hi)
+
+
+forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
+
+
+@njit(fastmath=RED, cache=True)
+def _dot(s, g, mask, mode, i, lo, hi):
+    r""":math:`\sum_j g_j s_j` (softmax) or :math:`\sum_j g_j` (log_softmax) over a span,
+    masked entries of ``g`` counted as 0."""
+    zero = s.dtype.type(0.0)
+    acc = zero
+    for j in range(lo, hi):
+        gj = g[i, j]
+        if mask is not None:
+            gj = gj if mask[i, j] else zero
+        acc += gj * s[i, j] if mode == SOFTMAX_VJP else gj
+    return acc
+
+
+@njit(fastmath=EW, cache=True)
+def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
+    r""":math:`s_j (g_j - d)` (softmax) or :math:`g_j - s_j d` (log_softmax) over a span."""
+    zero = s.dtype.type(0.0)
+    for j in range(lo, hi):
+        v = s[i, j] * (g[i, j] - d) if mode == SOFTMAX_VJP else g[i, j] - s[i, j] * d
+        if mask is not None:
+            v = v if mask[i, j] else zero
+        out[i, j] = v
+
+
+def _vjp_rows(s, g, mask, out, opts):
+    r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
+    (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0).
+
+    ``opts`` is a :class:`RowOptions`; rows longer than ``opts.chunk`` are split
+    into chunks whose partial dot products are added per row.
+    """
+    mode, chunk = opts
+    rows, n = s.shape
+    if n <= chunk:
+        for i in prange(rows):
+            _vjp_write(s, g, mask, mode, _dot(s, g, mask, mode, i, 0, n), out, i, 0, n)
+        return
+    nch = (n + chunk - 1) // chunk
+    ntask = rows * nch
+    part = np.empty(ntask, dtype=s.dtype)
+    for k in prange(ntask):
+        i = k // nch
+        lo = (k % nch) * chunk
+        part[k] = _dot(s, g, mask, mode, i, lo, min(lo + chunk, n))
+    dots = np.zeros(rows, dtype=s.dtype)
+    for k in range(ntask):
+        dots[k // nch] += part[k]
+    for k in prange(ntask):
+        i = k // nch
+        lo = (k % nch) * chunk
+        _vjp_write(s, g, mask, mode, dots[i], out, i, lo, min(lo + chunk, n))
+
+
+vjp_rows, vjp_rows_serial = parallel_and_serial(EW)(_vjp_rows)
