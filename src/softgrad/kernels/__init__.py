@@ -128,17 +128,26 @@ def _changed(base: Policy, changes: dict[str, Any]) -> Policy:
 
 
 def current_policy() -> Policy:
-    """The policy in force in this thread: the innermost :func:`policy` block, else the process's."""
-    stack: list[Policy] | None = getattr(_state, "stack", None)
-    return stack[-1] if stack else _process["policy"]
+    """The policy in force in this thread: the process's, with the changes of the
+    enclosing :func:`policy` blocks applied (the innermost last)."""
+    stack: list[dict[str, Any]] | None = getattr(_state, "stack", None)
+    base = _process["policy"]
+    if not stack:
+        return base
+    merged: dict[str, Any] = {}
+    for changes in stack:
+        merged.update(changes)
+    return dataclasses.replace(base, **merged)
 
 
 @contextmanager
 def policy(**changes: Any) -> Iterator[Policy]:
-    """Run the block, in this thread, under the current policy with ``changes`` applied.
+    """Run the block, in this thread, with ``changes`` applied to the policy.
 
-    Raises ``TypeError`` for an unknown field name or a value of the wrong
-    type and ``ValueError`` for a negative size, before the block runs.
+    Fields not named keep following the process-wide policy (:func:`set_policy`,
+    :func:`set_enabled`). Raises ``TypeError`` for an unknown field name or a
+    value of the wrong type and ``ValueError`` for a negative size, before the
+    block runs.
 
     >>> from softgrad import kernels
     >>> with kernels.policy(chunk=3) as p:
@@ -146,8 +155,8 @@ def policy(**changes: Any) -> Iterator[Policy]:
     3
     """
     new = _changed(current_policy(), changes)
-    stack: list[Policy] = _state.__dict__.setdefault("stack", [])
-    stack.append(new)
+    stack: list[dict[str, Any]] = _state.__dict__.setdefault("stack", [])
+    stack.append(dict(changes))
     try:
         yield new
     finally:

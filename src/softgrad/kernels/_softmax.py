@@ -257,11 +257,13 @@ def _forward_rows(x, mask, out, lse, opts):
         lo = (k % nch) * chunk
         hi = min(lo + chunk, n)
         kind = kind_of(rm[i])
+        if kind == NORMAL and mode == SOFTMAX and pm[k] == -np.inf:
+            kind = EMPTY  # nothing in this chunk: pass A stored no exponentials, write 0
         if kind != NORMAL:
             _write_special(x, mask, mode, kind, rcnt[i], out, i, lo, hi)
             continue
         scale = F(0.0)
-        if mode == SOFTMAX and pm[k] > -np.inf:
+        if mode == SOFTMAX:
             scale = F(math.exp(pm[k] - rm[i])) * rinv[i]
         _write_normal(x, mask, mode, rm[i], rlt[i], scale, out, i, lo, hi)
 
