@@ -207,7 +207,7 @@ def gradcheck(
     fx = f(x)
     if atol is None:
         atol = 10 * machine_eps * (1 + _max_abs(xp, fx)) / h
-        if grad is not None:
+        if grad is not None and tuple(grad(x).shape) == tuple(x.shape):
             atol = max(atol, 10 * machine_eps * (1 + _max_abs(xp, grad(x))) / h)
     rng = np.random.default_rng(seed)
     checks: list[Check] = []
@@ -230,7 +230,20 @@ def gradcheck(
         err = _max_abs(xp, a - n)
         record(name, k, a_max, n_max, err, atol + rtol * max(a_max, n_max))
 
-    g = grad(x) if grad is not None else None
+    def check_shape(name: str, a: Array, expected: tuple[int, ...]) -> Array:
+        if tuple(a.shape) != expected:
+            msg = f"{name} returned shape {tuple(a.shape)}, expected {expected} (the shape of x)"
+            raise ValueError(msg)
+        return a
+
+    if grad is not None and tuple(fx.shape) not in ((), (1,)):
+        msg = (
+            f"f must return a scalar (a 0-d array) when grad= is checked; it returned shape "
+            f"{tuple(fx.shape)}. Check a vector-valued f with jvp= or vjp=, or reduce it"
+        )
+        raise ValueError(msg)
+    shape = tuple(x.shape)
+    g = check_shape("grad", grad(x), shape) if grad is not None else None
     for k in range(n_directions):
         v = _random_like(xp, rng, x)
         d_f = _stencil(f, x, v, h)
@@ -240,7 +253,7 @@ def gradcheck(
             compare_arrays("jvp", k, jvp(x, v), d_f)
         if vjp is not None:
             u = _random_like(xp, rng, fx)
-            u_j = vjp(x, u)
+            u_j = check_shape("vjp", vjp(x, u), shape)
             compare_scalars("vjp", k, _dot(xp, u_j, v), _dot(xp, u, d_f))
             if jvp is not None:  # adjoint identity: exact up to rounding
                 j_v = jvp(x, v)

@@ -130,3 +130,20 @@ class TestArguments:
     def test_jvp_shape_mismatch(self) -> None:
         with pytest.raises(ValueError, match="jvp returned shape"):
             sg.gradcheck(sg.softmax, np.zeros(3), jvp=lambda x, v: v[:2])
+
+    def test_grad_of_wrong_shape_is_named(self) -> None:
+        # issue 13.12: was a raw NumPy broadcast error
+        x = np.array([0.1, 0.2, 0.3])
+        with pytest.raises(ValueError, match=r"grad returned shape \(2,\), expected \(3,\)"):
+            sg.gradcheck(lambda z: sg.logsumexp(z), x, grad=lambda z: z[:2])
+
+    def test_vjp_of_wrong_shape_is_named(self) -> None:
+        x = np.array([0.1, 0.2, 0.3])
+        with pytest.raises(ValueError, match=r"vjp returned shape \(2,\), expected \(3,\)"):
+            sg.gradcheck(sg.softmax, x, vjp=lambda z, u: u[:2])
+
+    def test_vector_valued_f_with_grad_is_refused(self) -> None:
+        # issue 13.12: was "FAILED, rel err 1.0"
+        x = np.array([0.1, 0.2, 0.3])
+        with pytest.raises(ValueError, match=r"f must return a scalar.*shape \(3,\)"):
+            sg.gradcheck(sg.softmax, x, grad=lambda z: sg.softmax(z))

@@ -52,33 +52,40 @@ class _Rows:
     empty: Array  # True where the row has no entry left (fully masked or all −inf)
     shift: Array  # the max where finite, else 0
     pos_inf: Array  # True where the row's max is +inf
+    row_max: Array  # the max (±inf or NaN on special rows), autodiff cut
 
 
 def _rows(xp: Namespace, x: Array, axis: int, where: Array | None) -> _Rows:
-    neg_inf = constant(xp, -math.inf, x)
-    keep = x != neg_inf  # NaN != -inf, so NaN stays and poisons its row
+    # No infinite constant is built unless the input holds one or a mask
+    # excludes an entry: under ``jax.debug_infs`` finite input makes no inf.
+    zero = constant(xp, 0.0, x)
+    keep = xp.logical_not(xp.logical_and(xp.isinf(x), x < zero))  # NaN stays, poisons its row
+    # excluded entries become constants, so no derivative reaches them: the
+    # −inf entries are their own value with autodiff cut, masked ones −inf
+    x = xp.where(keep, x, stop_gradient(xp, x))
     if where is not None:
-        keep = xp.logical_and(keep, where)
-    x = xp.where(keep, x, neg_inf)
+        x = xp.where(where, x, constant(xp, -math.inf, x))
 
     row_max = stop_gradient(xp, xp.max(x, axis=axis, keepdims=True))
-    pos_inf = row_max == constant(xp, math.inf, x)
-    shift = xp.where(xp.isfinite(row_max), row_max, constant(xp, 0.0, x))
+    row_inf = xp.isinf(row_max)
+    pos_inf = xp.logical_and(row_inf, row_max > zero)
+    shift = xp.where(xp.isfinite(row_max), row_max, zero)
     z = x - shift
     # a row holding +inf: the limit shares the mass among its +inf entries
-    at_inf = xp.where(x == constant(xp, math.inf, x), constant(xp, 0.0, x), neg_inf)
+    # (−row_max is the −inf of such a row, built from the data)
+    at_inf = xp.where(xp.logical_and(xp.isinf(x), x > zero), zero, -row_max)
     z = xp.where(pos_inf, at_inf, z)
 
     exp_z = xp.exp(z)
-    at_max = xp.astype(z == constant(xp, 0.0, x), x.dtype)
+    at_max = xp.astype(z == zero, x.dtype)
     n_max = xp.sum(at_max, axis=axis, keepdims=True)
     rest = xp.sum(exp_z - at_max, axis=axis, keepdims=True)
     total = n_max + rest
 
-    empty = row_max == neg_inf  # nothing left in the row (a NaN max is not empty)
-    safe_n = xp.where(n_max == constant(xp, 0.0, x), constant(xp, 1.0, x), n_max)
+    empty = xp.logical_and(row_inf, row_max < zero)  # nothing left (a NaN max is not empty)
+    safe_n = xp.where(n_max == zero, constant(xp, 1.0, x), n_max)
     log_total = xp.log(safe_n) + xp.log1p(rest / safe_n)
-    return _Rows(z, exp_z, total, log_total, empty, shift, pos_inf)
+    return _Rows(z, exp_z, total, log_total, empty, shift, pos_inf, row_max)
 
 
 def _empty_axis(x: Array, axis: int) -> bool:
@@ -244,8 +251,8 @@ def logsumexp(
         out = xp.full(tuple(shape), -math.inf, dtype=x.dtype, device=device(x))
     else:
         r = _rows(xp, x, axis, where)
-        out = xp.where(r.pos_inf, constant(xp, math.inf, x), r.shift + r.log_total)
-        out = xp.where(r.empty, constant(xp, -math.inf, x), out)
+        # ±inf rows take their max (+inf or −inf): no infinite constant is built
+        out = xp.where(xp.logical_or(r.pos_inf, r.empty), r.row_max, r.shift + r.log_total)
     if not keepdims:
         out = xp.squeeze(out, axis=axis)
     return xp.astype(out, out_dtype)
