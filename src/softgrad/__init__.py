@@ -41,13 +41,13 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from softgrad.models._classifier import SoftmaxClassifier as SoftmaxClassifier
+    from softgrad.models import SoftmaxClassifier as SoftmaxClassifier
 
 
 def __getattr__(name: str) -> Any:
     # the classifier imports scikit-learn (~1 s): load it on first use only
     if name == "SoftmaxClassifier":
-        from softgrad.models._classifier import SoftmaxClassifier
+        from softgrad.models import SoftmaxClassifier
 
         return SoftmaxClassifier
     msg = f"module 'softgrad' has no attribute {name!r}"

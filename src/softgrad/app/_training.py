@@ -151,15 +151,14 @@ def _write_json(path: Path, obj: Any) -> None:
 def _gradient_check(model: Any, X: NDArray[Any], y_idx: NDArray[np.intp], seed: int) -> Any:
     """gradcheck of the training objective's gradient and HVP near the fitted weights."""
     from softgrad._gradcheck import gradcheck
-    from softgrad.models._classifier import _Objective
+    from softgrad.models import MultinomialObjective
 
-    obj = _Objective(
+    obj = MultinomialObjective(
         np.ascontiguousarray(X, dtype=np.float64),
         y_idx,
-        None,
-        len(model.classes_),
-        float(model.C),
-        bool(model.fit_intercept),
+        n_classes=len(model.classes_),
+        C=float(model.C),
+        fit_intercept=bool(model.fit_intercept),
     )
     w_fit = obj.pack(model.coef_, model.intercept_)
     # a point near the fit, not at it: there the gradient is ~0 and its relative error noise
@@ -209,7 +208,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     from softgrad._agnostic._derivatives import softmax_jacobian
     from softgrad._agnostic._softmax import softmax
     from softgrad.app._plots import plot_loss_curve, plot_softmax_jacobian
-    from softgrad.models._classifier import SoftmaxClassifier
+    from softgrad.models import SoftmaxClassifier, validate_params
 
     ds = load_dataset(config.data, config.target)
     X_train, X_test, y_train, y_test = _split(ds, config.test_size, config.seed)
@@ -227,7 +226,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             random_state=config.seed,
             callback=progress,
         )
-        model._check_params()
+        validate_params(model.get_params())
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     caught: list[str] = []
@@ -347,7 +346,7 @@ def predict_csv(
     -------
     PredictionTable
     """
-    from softgrad.models._classifier import SoftmaxClassifier
+    from softgrad.models import SoftmaxClassifier
 
     model = SoftmaxClassifier.load(model_path)
     meta = getattr(model, "metadata_", {})

@@ -79,7 +79,7 @@ def train(
 
     from softgrad.app._training import TrainConfig
     from softgrad.app._training import train as run_training
-    from softgrad.models._classifier import ModelFileError
+    from softgrad.models import ModelFileError
 
     if data in BUILTIN and target is not None:
         msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"

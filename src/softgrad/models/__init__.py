@@ -1,5 +1,28 @@
-"""Layer 5: the post's network as a scikit-learn estimator."""
+"""Layer 5: the post's network as a scikit-learn estimator.
 
-from softgrad.models._classifier import SoftmaxClassifier as SoftmaxClassifier
+``_objective`` (the multinomial logistic loss, gradient and Hessian-vector
+product of one parameter vector), ``_solvers`` (L-BFGS, Newton-CG, momentum
+SGD, Adam on any such objective), ``_estimator`` (``SoftmaxClassifier``),
+``_io`` (model files) and ``_validation`` (the parameters' constraints).
+Needs scikit-learn and SciPy: ``pip install 'softgrad[models]'``.
+"""
 
-__all__ = ["SoftmaxClassifier"]
+from softgrad._lib._extras import require
+
+# before anything imports scikit-learn: a missing extra says which pip line fixes it
+require("sklearn", "models", feature="SoftmaxClassifier")
+require("scipy", "models", feature="SoftmaxClassifier")
+
+from softgrad.models._estimator import SoftmaxClassifier as SoftmaxClassifier
+from softgrad.models._io import ModelFileError as ModelFileError
+from softgrad.models._objective import MultinomialObjective as MultinomialObjective
+from softgrad.models._validation import InvalidParameterError as InvalidParameterError
+from softgrad.models._validation import validate_params as validate_params
+
+__all__ = [
+    "InvalidParameterError",
+    "ModelFileError",
+    "MultinomialObjective",
+    "SoftmaxClassifier",
+    "validate_params",
+]
