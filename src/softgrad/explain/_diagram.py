@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from softgrad.explain._model import check_n
+
 __all__ = ["DIAGRAM_LIMIT", "draw_dependencies"]
 
 #: Largest ``n`` the diagram draws legibly.
@@ -51,9 +53,7 @@ def draw_dependencies(n: int, path: str | Path) -> Path:
     ...     out.stat().st_size > 1000
     True
     """
-    from softgrad.explain._derivation import _check_n
-
-    n = _check_n(n)
+    n = check_n(n)
     if n > DIAGRAM_LIMIT:
         msg = (
             f"n must be at most {DIAGRAM_LIMIT} for the dependency diagram "
