@@ -62,20 +62,21 @@ def _mathml_tree(el: ET.Element) -> Node:
         return ("sum", low[0], ("row", low[2:]), _mathml_tree(kids[2]))
     if tag == "mtable":
         return ("table", [[_mathml_tree(td) for td in tr] for tr in kids])
-    raise AssertionError(f"unexpected MathML element <{tag}>")
+    msg = f"unexpected MathML element <{tag}>"
+    raise AssertionError(msg)
 
 
 def _mathml_sides(page: str) -> Iterator[tuple[Node, Node]]:
     """(lhs, rhs) trees of every ``<math>`` of an HTML page."""
-    for source in re.findall(r"<math\b.*?</math>", page, flags=re.S):
+    for source in re.findall(r"<math\b.*?</math>", page, flags=re.DOTALL):
         for name, char in _ENTITIES.items():
             source = source.replace(name, char)
         assert "&" not in source.replace("&#", ""), "unknown entity in " + source[:200]
         row = _mathml_tree(ET.fromstring(source))[1]
-        assert len(row) == 1 and row[0][0] == "row", "expected <math><mrow>lhs = rhs</mrow>"
-        items = row[0][1]
-        assert len(items) == 3 and items[1] == ("op", "="), items
-        yield items[0], items[2]
+        assert [node[0] for node in row] == ["row"], "expected <math><mrow>lhs = rhs</mrow>"
+        lhs, equals, rhs = row[0][1]
+        assert equals == ("op", "="), row
+        yield lhs, rhs
 
 
 # ------------------------------------------------------------------- LaTeX reader
@@ -181,12 +182,13 @@ class _Latex:
             return ("num", token)
         if token.isalpha():
             return ("id", token)
-        raise AssertionError(f"unexpected LaTeX token {token!r} in {self.tokens}")
+        msg = f"unexpected LaTeX token {token!r} in {self.tokens}"
+        raise AssertionError(msg)
 
 
 def _latex_sides(markdown: str) -> Iterator[tuple[Node, Node]]:
     """(lhs, rhs) trees of every ``$$…$$`` equation of the Markdown."""
-    for source in re.findall(r"\$\$\n(.*?)\n\$\$", markdown, flags=re.S):
+    for source in re.findall(r"\$\$\n(.*?)\n\$\$", markdown, flags=re.DOTALL):
         items = _Latex(source).row_until({None})  # type: ignore[arg-type]
         equals = [k for k, item in enumerate(items) if item == ("op", "=")]
         assert len(equals) == 1, source
@@ -213,7 +215,8 @@ class _Reader:
         if kind == "row":
             return self.expression(list(node[1]))
         if kind == "id":
-            return self.identifier(node[1])
+            # SymPy writes the subscript of z_1 as <mi>1</mi>
+            return sp.Integer(node[1]) if node[1].isdigit() else self.identifier(node[1])
         if kind == "num":
             text = node[1].replace("−", "-")
             return sp.OneMatrix(self.n, 1) if text == "𝟙" else sp.Integer(text)
@@ -238,12 +241,13 @@ class _Reader:
             base, exponent = node[1], node[2]
             if exponent == ("id", "T") or exponent == ("row", [("id", "T")]):
                 return sp.Transpose(self.value(base))
-            if base in {("id", "e"), ("id", "ⅇ")}:
+            if base in [("id", "e"), ("id", "ⅇ")]:
                 return sp.exp(self.value(exponent))
             return sp.Pow(self.value(base), self.value(exponent))
         if kind == "table":
             return sp.ImmutableMatrix([[self.value(cell) for cell in row] for row in node[1]])
-        raise AssertionError(f"cannot read {node}")
+        msg = f"cannot read {node}"
+        raise AssertionError(msg)
 
     @staticmethod
     def items(node: Node) -> list[Node]:
@@ -292,28 +296,32 @@ class _Reader:
         return items[pos]
 
     def _expression(self) -> Any:
-        minus = {("op", "-"), ("op", "−")}
+        minus = [("op", "-"), ("op", "−")]
         sign = 1
         if self._peek() in minus:
             self._next()
             sign = -1
         out = sign * self._term()
-        while self._peek() in minus | {("op", "+")}:
+        while self._peek() in [*minus, ("op", "+")]:
             op = self._next()
             term = self._term()
             out = out - term if op in minus else out + term
-        assert self._peek() in {None, ("op", ")"), ("op", "]")}, self._peek()
+        assert self._peek() in [None, ("op", ")"), ("op", "]")], self._peek()
         return out
 
     def _term(self) -> Any:
         factors: list[Any] = []
-        stop = {("op", s) for s in "+-−)]"}
+        stop = [("op", s) for s in "+-−)]"]
         while self._peek() is not None and self._peek() not in stop:
             node = self._next()
-            if node in {("op", "·"), ("op", "\u2062")}:
+            if node in [("op", "·"), ("op", "\u2062")]:
                 continue
             if node[0] == "sum":
-                body = self._term()
+                # Σ spans the product after it, including a leading minus sign
+                negate = self._peek() in [("op", "-"), ("op", "−")]
+                if negate:
+                    self._next()
+                body = -self._term() if negate else self._term()
                 limits = (self.value(node[1]), self.value(node[2]), self.value(node[3]))
                 factors.append(sp.Sum(body, limits))
                 break
@@ -325,7 +333,7 @@ class _Reader:
         return out
 
     def _factor(self, node: Node) -> Any:
-        if node in {("op", "("), ("op", "[")}:
+        if node in [("op", "("), ("op", "[")]:
             close = ("op", ")") if node == ("op", "(") else ("op", "]")
             if node == ("op", "[") and self._peek() is not None and self._peek()[0] == "table":
                 inner = self.value(self._next())
@@ -393,6 +401,8 @@ def _numeric(expr: Any, n: int, indices: dict[str, int], seed: int) -> np.ndarra
 def _same(parsed: Any, checked: Any, n: int) -> bool:
     if isinstance(checked, sp.MatrixBase) and checked.shape == (1, 1):
         checked = checked[0, 0]
+    if isinstance(checked, sp.ZeroMatrix) and parsed == 0:
+        return True  # the zero vector is written 0
     for pattern in ({"i": 2, "j": 3, "k": 1}, {"i": 2, "j": 2, "k": 2}):
         for seed in (1, 2):
             a = _numeric(parsed, n, pattern, seed)

@@ -104,3 +104,57 @@ class TestRender:
         assert "<mfrac>" in page
         for step in d.steps:
             assert step.rule_text.replace("'", "&#x27;") in page or step.rule_text in page
+
+
+class TestWording:
+    """Issue 13 item 10: each wording or rendering fix, pinned."""
+
+    def test_outputs_are_called_probabilities(self) -> None:
+        text = derive(3).to_text()
+        assert "not probabilities" not in text
+        assert "probability distribution" in text
+
+    @pytest.mark.parametrize("n", [3, 12])
+    def test_html_writes_s_i_before_the_bracket(self, n: int) -> None:
+        d = derive(n)
+        (step,) = [s for s in d.steps if s.rule == "cases"]
+        number = d.steps.index(step) + 1
+        page = d.to_html()
+        block = page.split(f'id="step-{number}"')[1].split("</math>")[0]
+        rhs = block.split("<mo>=</mo>")[1]
+        assert rhs.index("<mi>S</mi>") < rhs.index("<mi>δ</mi>"), rhs
+
+    @pytest.mark.parametrize("n", [1, 3, 12])
+    def test_e_is_a_plain_e(self, n: int) -> None:
+        page = derive(n).to_html()
+        assert "&ExponentialE;" not in page
+        assert "ⅇ" not in page
+        assert "<mi>e</mi>" in page
+
+    @pytest.mark.parametrize("n", [1, 3, 12])
+    def test_latex_prose_writes_powers_of_e_as_math(self, n: int) -> None:
+        tex = derive(n).to_latex()
+        assert r"\^{}" not in tex
+        assert "$ e^{z_{1}}$" in tex or "$ e^{z_{j}}$" in tex or "$ e^{z}$" in tex
+
+    def test_one_output_mentions_no_second_output(self) -> None:
+        d = derive(1)
+        for render in (d.to_text, d.to_markdown, d.to_html):
+            out = render()
+            for absent in ("i ≠ j gives", "g₂", "S₂", "for i ≠ j"):
+                assert absent not in out, (render.__name__, absent)
+
+    def test_indexed_html_has_no_parentheses_around_a_product(self) -> None:
+        d = derive(12)
+        (chain,) = [s for s in d.steps if s.rule == "chain" and "every output" in s.title]
+        number = d.steps.index(chain) + 1
+        block = derive(12).to_html().split(f'id="step-{number}"')[1].split("</math>")[0]
+        assert "<mo>(</mo>" not in block, block
+
+    def test_page_names_math_fonts(self) -> None:
+        page = derive(3).to_html()
+        css = page.split("<style>")[1].split("</style>")[0]
+        rule = css[css.index("math {") :].split("}")[0]
+        for font in ("STIX Two Math", "Cambria Math", "Latin Modern Math", "DejaVu Math TeX Gyre"):
+            assert f'"{font}"' in rule
+        assert rule.rstrip().rstrip(";").endswith("math")

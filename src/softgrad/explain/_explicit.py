@@ -49,7 +49,8 @@ def explicit_walk(n: int) -> Walk:
             "algebra",
             uadd(*S),
             sp.Integer(1),
-            "They can be treated as a measure of certainty (they are not probabilities).",
+            "Every Sᵢ is positive and they sum to one: a probability distribution over "
+            "the n outputs, the p(class) that softgrad predict --proba prints.",
         )
 
     b.section = "∂S₁/∂z₁: an output with respect to its own input"
@@ -153,7 +154,13 @@ def explicit_walk(n: int) -> Walk:
         sp.MatAdd(DiagMatrix(w.Svec), -w.Svec * w.Svec.T, evaluate=False),
         "Applying J never needs the n × n matrix: J·v = S ⊙ v − S (Sᵀv) costs O(n).",
     )
-    b.add("Symmetric", "property", w.J.T, w.J, "∂Sᵢ/∂zⱼ = ∂Sⱼ/∂zᵢ = −SᵢSⱼ for i ≠ j.")
+    b.add(
+        "Symmetric",
+        "property",
+        w.J.T,
+        w.J,
+        "∂Sᵢ/∂zⱼ = ∂Sⱼ/∂zᵢ = −SᵢSⱼ for i ≠ j." if n > 1 else "A 1 × 1 matrix is symmetric.",
+    )
     b.add(
         "Every row sums to zero" if n <= _DET_LIMIT else "Every row sums to zero, so J is singular",
         "property",
@@ -249,7 +256,9 @@ def _chain_explicit(b: Builder) -> None:
         "numeric",
         uadd(*(umul(gs[a], jac[a][0]) for a in range(n))),
         sp.Add(*(gs[a] * jac[a][0] for a in range(n))),
-        "∂L/∂z₁ = g₁·∂S₁/∂z₁ + g₂·∂S₂/∂z₁ + …: one term per output, added.",
+        "∂L/∂z₁ = g₁·∂S₁/∂z₁ + g₂·∂S₂/∂z₁ + …: one term per output, added."
+        if n > 1
+        else "∂L/∂z₁ = g₁·∂S₁/∂z₁: one output, one term.",
     )
     jt = sp.ImmutableMatrix(jac).T
     gv = sp.ImmutableMatrix(gs)

@@ -164,9 +164,21 @@ class _Latex(LatexPrinter):  # type: ignore[misc]
             return str(self._print(expr[0, 0]))
         return str(super()._print_MatrixBase(expr))
 
+    def _print_Sum(self, expr: Any) -> str:
+        # one Σ per index, the outermost first, as the HTML and the text write it
+        sums = "".join(
+            rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} "
+            for var, lo, hi in reversed(expr.limits)
+        )
+        body = self._print(expr.function)
+        if _precedence(expr.function) < _MUL:
+            body = rf"\left({body}\right)"
+        return sums + str(body)
+
     def _print_Add(self, expr: Any, order: Any = None) -> str:
         if not _numeric_sum(expr):
-            return str(super()._print_Add(expr, order))
+            # a term that prints its own minus (−y₂/S₂·∂S₂/∂z₁) follows as "a - …", not "a + - …"
+            return str(super()._print_Add(expr, order)).replace(" + - ", " - ")
         return " + ".join(self._print(term) for term in expr.args)
 
     def _print_Mul(self, expr: Any) -> str:

@@ -7,6 +7,7 @@ headings, steps, rules and notes around them.
 from __future__ import annotations
 
 import html
+import re
 
 from sympy.printing.pretty.stringpict import prettyForm
 
@@ -109,10 +110,22 @@ _UNICODE_LATEX = {
 _TEXT_CHARS = {"–", "—"}
 
 
+_POWER_OF_E = re.compile("e\\^z([₀-₉ᵢⱼₖₙ]*)")
+
+
 def _latex_text(text: str) -> str:
-    """Escape ``text`` for LaTeX; math characters become inline math."""
+    """Escape ``text`` for LaTeX; math characters become inline math, ``e^zᵢ`` is $e^{z_i}$."""
+    powers = [
+        "$ e^{z"
+        + ("_{" + "".join(_UNICODE_LATEX[c][2:-1] for c in m[1]) + "}" if m[1] else "")
+        + "}$"
+        for m in _POWER_OF_E.finditer(text)
+    ]
     out = []
-    for ch in text.replace("v̄", "\0"):
+    for ch in _POWER_OF_E.sub("\1", text).replace("v̄", "\0"):
+        if ch == "\1":
+            out.append(powers.pop(0))
+            continue
         if ch == "\0":
             out.append(r"$\bar{v}$")
         elif ch in "&%$#_{}":

@@ -132,8 +132,12 @@ def general_rule(b: Builder, values: Iterable[int]) -> None:
         "cases",
         lhs,
         rhs,
-        "δᵢⱼ is 1 when i = j and 0 otherwise: i = j gives Sᵢ(1 − Sᵢ), "
-        "i ≠ j gives −SᵢSⱼ, as worked out above.",
+        (
+            "δᵢⱼ is 1 when i = j and 0 otherwise: i = j gives Sᵢ(1 − Sᵢ), "
+            "i ≠ j gives −SᵢSⱼ, as worked out above."
+        )
+        if len(vals) > 1
+        else "δ₁₁ = 1: with one output the rule is S₁(1 − S₁), worked out above.",
         [
             (concretize(lhs, b.world, {i: a, j: c}), concretize(rhs, b.world, {i: a, j: c}))
             for a, c in itertools.product(vals, vals)
