@@ -30,6 +30,20 @@ Node = tuple[Any, ...]
 
 # ------------------------------------------------------------------ MathML reader
 
+
+def _row(items: list[Node]) -> Node:
+    """A row with every nested row spliced in.
+
+    An ``<mrow>`` (or a LaTeX ``{…}``) draws nothing: it must not group what it
+    holds, or the reader would see parentheses the page does not show.
+    Parentheses are read only where they are drawn (``<mo>(</mo>``, ``\\left(``).
+    """
+    out: list[Node] = []
+    for item in items:
+        out.extend(item[1] if item[0] == "row" else [item])
+    return ("row", out)
+
+
 _ENTITIES = {"&InvisibleTimes;": "\u2062", "&ExponentialE;": "ⅇ", "&dd;": "ⅆ"}
 
 
@@ -38,7 +52,7 @@ def _mathml_tree(el: ET.Element) -> Node:
     kids = list(el)
     text = (el.text or "").strip()
     if tag in {"math", "mrow", "mtd", "mstyle"}:
-        return ("row", [_mathml_tree(k) for k in kids])
+        return _row([_mathml_tree(k) for k in kids])
     if tag == "mi":
         return ("id", text)
     if tag == "mn":
@@ -72,11 +86,11 @@ def _mathml_sides(page: str) -> Iterator[tuple[Node, Node]]:
         for name, char in _ENTITIES.items():
             source = source.replace(name, char)
         assert "&" not in source.replace("&#", ""), "unknown entity in " + source[:200]
-        row = _mathml_tree(ET.fromstring(source))[1]
-        assert [node[0] for node in row] == ["row"], "expected <math><mrow>lhs = rhs</mrow>"
-        lhs, equals, rhs = row[0][1]
-        assert equals == ("op", "="), row
-        yield lhs, rhs
+        items = _mathml_tree(ET.fromstring(source))[1]
+        equals = [k for k, item in enumerate(items) if item == ("op", "=")]
+        assert len(equals) == 1, source
+        (k,) = equals
+        yield ("row", items[:k]), ("row", items[k + 1 :])
 
 
 # ------------------------------------------------------------------- LaTeX reader
@@ -106,9 +120,9 @@ class _Latex:
         return ("row", self.row_until({"}"}))
 
     def row_until(self, stops: set[str]) -> list[Node]:
-        items = []
+        items: list[Node] = []
         while self.peek() not in stops:
-            items.append(self.postfix(self.atom()))
+            items.extend(_row([self.postfix(self.atom())])[1])
         if self.peek() is not None:
             self.take()
         return items
