@@ -239,3 +239,33 @@ def test_public_api() -> None:
     }
     assert public == set(explain.__all__)
     assert len(explain.__all__) == len(set(explain.__all__))
+
+
+def test_no_import_circle_and_no_long_module() -> None:
+    # every import, at module level or inside a function, between explain's modules
+    import ast
+    from pathlib import Path
+
+    folder = Path(explain.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("softgrad.explain."):
+                    targets.add(node.module.rsplit(".", 1)[1])
+                elif node.module == "softgrad.explain":
+                    targets |= {alias.name for alias in node.names if alias.name.startswith("_")}
+        graph[path.stem] = targets
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 600, path.name
+    assert "_derivation" not in set().union(*(graph[m] for m in graph if m != "__init__"))
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
+            for nxt in graph.get(start, set())
+        )
+
+    circles = [m for m in graph if m != "__init__" and reaches(m, m, {m})]
+    assert not circles, {m: graph[m] for m in circles}
