@@ -13,6 +13,7 @@ Write a self-contained HTML page and the dependency diagram for four outputs::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -34,10 +35,10 @@ _FORMATS = ("text", "markdown", "latex", "html")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(_FORMATS),
+    type=click.Choice(_FORMATS, case_sensitive=False),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format (any case: html, HTML).",
 )
 @click.option(
     "--output",
@@ -70,13 +71,18 @@ def derive(n: int, fmt: str, output: Path | None, diagram: Path | None) -> None:
             msg = f"FILE must end in .png, .svg or .pdf, got {str(diagram)!r}"
             raise click.BadParameter(msg, param_hint="--diagram")
 
+    # refuse an unwritable destination before building and printing anything
+    for path, option in ((output, "--output"), (diagram, "--diagram")):
+        if path is not None:
+            _check_writable(path, option)
+
     derivation = build(n)
     render = {
         "text": derivation.to_text,
         "markdown": derivation.to_markdown,
         "latex": derivation.to_latex,
         "html": derivation.to_html,
-    }[fmt]
+    }[fmt.lower()]
     document = render()
     try:
         if output is None:
@@ -90,3 +96,17 @@ def derive(n: int, fmt: str, output: Path | None, diagram: Path | None) -> None:
     except OSError as exc:
         msg = f"could not write: {exc}"
         raise click.ClickException(msg) from exc
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Raise a usage error unless ``path`` can be created or overwritten."""
+    folder = path.parent if str(path.parent) else Path()
+    if path.exists():
+        ok, why = os.access(path, os.W_OK), "the file is not writable"
+    elif not folder.is_dir():
+        ok, why = False, f"the folder {str(folder)!r} does not exist"
+    else:
+        ok, why = os.access(folder, os.W_OK | os.X_OK), f"the folder {str(folder)!r} is read-only"
+    if not ok:
+        msg = f"cannot write {str(path)!r}: {why}; choose another path"
+        raise click.BadParameter(msg, param_hint=option)

@@ -6,15 +6,15 @@ SymPy when they were built; it renders as terminal text, Markdown, LaTeX and a
 self-contained HTML page, and draws the dependency diagram.
 """
 
-from softgrad.explain._derivation import RULES as RULES
-from softgrad.explain._derivation import SYMBOLIC_LIMIT as SYMBOLIC_LIMIT
-from softgrad.explain._derivation import CheckResult as CheckResult
 from softgrad.explain._derivation import Derivation as Derivation
-from softgrad.explain._derivation import DerivationError as DerivationError
-from softgrad.explain._derivation import Step as Step
 from softgrad.explain._derivation import derive as derive
 from softgrad.explain._diagram import DIAGRAM_LIMIT as DIAGRAM_LIMIT
 from softgrad.explain._diagram import draw_dependencies as draw_dependencies
+from softgrad.explain._model import RULES as RULES
+from softgrad.explain._model import SYMBOLIC_LIMIT as SYMBOLIC_LIMIT
+from softgrad.explain._model import CheckResult as CheckResult
+from softgrad.explain._model import DerivationError as DerivationError
+from softgrad.explain._model import Step as Step
 
 __all__ = [
     "DIAGRAM_LIMIT",

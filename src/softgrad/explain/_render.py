@@ -1,254 +1,38 @@
-"""Renderers of a :class:`~softgrad.explain.Derivation`: text, Markdown, LaTeX, HTML.
+"""Documents of a derivation: terminal text, Markdown, LaTeX and an HTML page.
 
-SymPy's printers do the math; three small subclasses make them print like the
-post: ``∂S₁/∂z₁`` as a fraction of partials, ``diag(S)``, indexed symbols as
-subscripts, and sums of numeric products (the worked example) with every
-factor in parentheses when negative. Terms are printed in the order the
-derivation built them (``order="none"``), not SymPy's canonical order.
+The formulas come from :mod:`softgrad.explain._printers`; this module lays out
+headings, steps, rules and notes around them.
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+import re
 
-import sympy as sp
-from sympy.printing.latex import LatexPrinter
-from sympy.printing.mathml import MathMLPresentationPrinter
-from sympy.printing.pretty.pretty import PrettyPrinter
-from sympy.printing.pretty.stringpict import prettyForm, stringPict
+from sympy.printing.pretty.stringpict import prettyForm
 
-if TYPE_CHECKING:
-    from softgrad.explain._derivation import Derivation, Step
+from softgrad.explain._model import Document, Step
+from softgrad.explain._printers import latex, mathml, text
 
 __all__ = ["to_html", "to_latex", "to_markdown", "to_text"]
-
-
-def _sub(index: Any) -> str:
-    """Unicode subscript of an index (``i → ᵢ``, ``12 → ₁₂``)."""
-    return str(index).translate(str.maketrans("0123456789ijkn", "₀₁₂₃₄₅₆₇₈₉ᵢⱼₖₙ"))
-
-
-def _numeric_product(expr: Any) -> bool:
-    return isinstance(expr, sp.Mul) and all(a.is_Number for a in expr.args)
-
-
-def _numeric_sum(expr: Any) -> bool:
-    return isinstance(expr, sp.Add) and all(_numeric_product(a) for a in expr.args)
-
-
-def _partial_numerator(expr: Any) -> bool:
-    """Whether ``expr`` reads well as the numerator of ∂expr/∂x."""
-    return isinstance(expr, sp.Symbol | sp.Indexed | sp.exp)
-
-
-class _Text(PrettyPrinter):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__({"use_unicode": True, "order": "none", "wrap_line": False})
-
-    def _print_Derivative(self, expr: Any) -> Any:
-        if len(expr.variables) != 1 or not _partial_numerator(expr.expr):
-            return super()._print_Derivative(expr)
-        num = prettyForm(*self._print(expr.expr).left("∂"))
-        den = prettyForm(*self._print(expr.variables[0]).left("∂"))
-        return num / den
-
-    def _print_Indexed(self, expr: Any) -> Any:
-        return prettyForm(f"{expr.base}{_sub(expr.indices[0])}")
-
-    def _print_KroneckerDelta(self, expr: Any) -> Any:
-        return prettyForm("δ" + "".join(_sub(a) for a in expr.args))
-
-    def _print_Determinant(self, expr: Any) -> Any:
-        return prettyForm(*prettyForm(*self._print(expr.arg).parens()).left("det"))
-
-    def _print_DiagMatrix(self, expr: Any) -> Any:
-        return prettyForm(*prettyForm(*self._print(expr.args[0]).parens()).left("diag"))
-
-    def _print_MatAdd(self, expr: Any) -> Any:
-        # SymPy writes "diag(S) -S⋅Sᵀ"; a negative term gets " - " and its positive form
-        out = None
-        for item in expr.args:
-            negative = out is not None and sp.S(item.as_coeff_mmul()[0]).could_extract_minus_sign()
-            pform = self._print(-item if negative else item)
-            if out is None:
-                out = pform
-                continue
-            out = prettyForm(*stringPict.next(out, " - " if negative else " + "))
-            out = prettyForm(*stringPict.next(out, pform))
-        return out
-
-    def _print_ImmutableDenseMatrix(self, expr: Any) -> Any:
-        if expr.shape == (1, 1):
-            return self._print(expr[0, 0])
-        return super()._print_MatrixBase(expr)
-
-    def _print_Add(self, expr: Any, order: Any = None) -> Any:
-        if not _numeric_sum(expr):
-            return super()._print_Add(expr, order)
-        out = self._print(expr.args[0])
-        for term in expr.args[1:]:
-            out = prettyForm(*out.right(" + ", self._print(term)))
-        return out
-
-    def _print_Mul(self, expr: Any) -> Any:
-        if not _numeric_product(expr):
-            return super()._print_Mul(expr)
-        out = None
-        for factor in expr.args:
-            form = self._print(factor)
-            if factor < 0:
-                form = prettyForm(*form.parens())
-            out = form if out is None else prettyForm(*out.right("·", form))
-        return out
-
-
-class _Latex(LatexPrinter):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__({"order": "none"})
-
-    def _print_Derivative(self, expr: Any) -> str:
-        if len(expr.variables) != 1:
-            return str(super()._print_Derivative(expr))
-        var = self._print(expr.variables[0])
-        if _partial_numerator(expr.expr):
-            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {var}}}"
-        return rf"\frac{{\partial}}{{\partial {var}}}\left({self._print(expr.expr)}\right)"
-
-    def _print_Indexed(self, expr: Any) -> str:
-        return f"{expr.base}_{{{self._print(expr.indices[0])}}}"
-
-    def _print_DiagMatrix(self, expr: Any) -> str:
-        return rf"\operatorname{{diag}}\left({self._print(expr.args[0])}\right)"
-
-    def _print_OneMatrix(self, expr: Any) -> str:
-        return r"\mathbf{1}"
-
-    def _print_Determinant(self, expr: Any) -> str:
-        return rf"\det\left({self._print(expr.arg)}\right)"
-
-    def _print_ImmutableDenseMatrix(self, expr: Any) -> str:
-        if expr.shape == (1, 1):
-            return str(self._print(expr[0, 0]))
-        return str(super()._print_MatrixBase(expr))
-
-    def _print_Add(self, expr: Any, order: Any = None) -> str:
-        if not _numeric_sum(expr):
-            return str(super()._print_Add(expr, order))
-        return " + ".join(self._print(term) for term in expr.args)
-
-    def _print_Mul(self, expr: Any) -> str:
-        if not _numeric_product(expr):
-            return str(super()._print_Mul(expr))
-        parts = [rf"\left({self._print(f)}\right)" if f < 0 else self._print(f) for f in expr.args]
-        return r" \cdot ".join(parts)
-
-
-class _MathML(MathMLPresentationPrinter):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__({"order": "none"})
-
-    def _element(self, tag: str, *children: Any, text: str | None = None) -> Any:
-        node = self.dom.createElement(tag)
-        if text is not None:
-            node.appendChild(self.dom.createTextNode(text))
-        for child in children:
-            node.appendChild(child)
-        return node
-
-    def _parens(self, inner: Any) -> Any:
-        return self._element(
-            "mrow", self._element("mo", text="("), inner, self._element("mo", text=")")
-        )
-
-    def _print_Derivative(self, expr: Any) -> Any:
-        if len(expr.variables) != 1:
-            return super()._print_Derivative(expr)
-        den = self._element("mrow", self._element("mo", text="∂"), self._print(expr.variables[0]))
-        if _partial_numerator(expr.expr):
-            num = self._element("mrow", self._element("mo", text="∂"), self._print(expr.expr))
-            return self._element("mfrac", num, den)
-        frac = self._element("mfrac", self._element("mo", text="∂"), den)
-        return self._element("mrow", frac, self._parens(self._print(expr.expr)))
-
-    def _print_Indexed(self, expr: Any) -> Any:
-        return self._element(
-            "msub", self._element("mi", text=str(expr.base)), self._print(expr.indices[0])
-        )
-
-    def _print_DiagMatrix(self, expr: Any) -> Any:
-        return self._element(
-            "mrow", self._element("mi", text="diag"), self._parens(self._print(expr.args[0]))
-        )
-
-    def _print_OneMatrix(self, expr: Any) -> Any:
-        return self._element("mn", text="𝟙")
-
-    def _print_Symbol(self, expr: Any, style: str = "plain") -> Any:
-        if expr.name == "vbar":
-            bar = self._element("mo", text="¯")
-            return self._element("mover", self._element("mi", text="v"), bar)
-        return super()._print_Symbol(expr, style)
-
-    def _print_KroneckerDelta(self, expr: Any) -> Any:
-        indices = self._element("mrow", *(self._print(a) for a in expr.args))
-        return self._element("msub", self._element("mi", text="δ"), indices)
-
-    def _print_ZeroMatrix(self, expr: Any) -> Any:
-        return self._element("mn", text="0")
-
-    def _print_Transpose(self, expr: Any) -> Any:
-        return self._element("msup", self._print(expr.arg), self._element("mi", text="T"))
-
-    def _print_Determinant(self, expr: Any) -> Any:
-        return self._element(
-            "mrow", self._element("mi", text="det"), self._parens(self._print(expr.arg))
-        )
-
-    def _print_ImmutableDenseMatrix(self, expr: Any) -> Any:
-        if expr.shape == (1, 1):
-            return self._print(expr[0, 0])
-        return super()._print_MatrixBase(expr)
-
-    def _print_Add(self, expr: Any, order: Any = None) -> Any:
-        if not _numeric_sum(expr):
-            return super()._print_Add(expr, order)
-        row = self._element("mrow")
-        for k, term in enumerate(expr.args):
-            if k:
-                row.appendChild(self._element("mo", text="+"))
-            row.appendChild(self._print(term))
-        return row
-
-    def _print_Mul(self, expr: Any) -> Any:
-        if not _numeric_product(expr):
-            return super()._print_Mul(expr)
-        row = self._element("mrow")
-        for k, factor in enumerate(expr.args):
-            if k:
-                row.appendChild(self._element("mo", text="·"))
-            form = self._print(factor)
-            row.appendChild(self._parens(form) if factor < 0 else form)
-        return row
 
 
 # ------------------------------------------------------------------------ text
 
 
 def _equation_text(step: Step) -> str:
-    printer = _Text()
-    lhs, rhs = printer._print(step.lhs), printer._print(step.rhs)
+    lhs, rhs = text(step.lhs), text(step.rhs)
     return str(prettyForm(*lhs.right(" = ", rhs)).render(wrap_line=False))
 
 
-def _numbered(derivation: Derivation) -> list[tuple[str, list[tuple[int, Step]]]]:
+def _numbered(derivation: Document) -> list[tuple[str, list[tuple[int, Step]]]]:
     sections: dict[str, list[tuple[int, Step]]] = {}
     for number, step in enumerate(derivation.steps, start=1):
         sections.setdefault(step.section, []).append((number, step))
     return list(sections.items())
 
 
-def _heading(derivation: Derivation) -> str:
+def _heading(derivation: Document) -> str:
     how = (
         "indexed symbols, verified on a concrete instance"
         if derivation.indexed
@@ -257,7 +41,7 @@ def _heading(derivation: Derivation) -> str:
     return f"The derivative of softmax, n = {derivation.n} ({how})"
 
 
-def to_text(derivation: Derivation) -> str:
+def to_text(derivation: Document) -> str:
     """Terminal text: one block per step, the rule named, the equation in Unicode."""
     lines = [_heading(derivation), "=" * len(_heading(derivation)), ""]
     for k, (section, steps) in enumerate(_numbered(derivation), start=1):
@@ -278,11 +62,10 @@ def to_text(derivation: Derivation) -> str:
 
 
 def _latex_equation(step: Step) -> str:
-    printer = _Latex()
-    return f"{printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}"
+    return f"{latex(step.lhs)} = {latex(step.rhs)}"
 
 
-def to_markdown(derivation: Derivation) -> str:
+def to_markdown(derivation: Document) -> str:
     """Markdown with ``$$…$$`` display math (GitHub, Jupyter, MkDocs with MathJax)."""
     out = [f"# {_heading(derivation)}", ""]
     for k, (section, steps) in enumerate(_numbered(derivation), start=1):
@@ -327,10 +110,22 @@ _UNICODE_LATEX = {
 _TEXT_CHARS = {"–", "—"}
 
 
+_POWER_OF_E = re.compile("e\\^z([₀-₉ᵢⱼₖₙ]*)")
+
+
 def _latex_text(text: str) -> str:
-    """Escape ``text`` for LaTeX; math characters become inline math."""
+    """Escape ``text`` for LaTeX; math characters become inline math, ``e^zᵢ`` is $e^{z_i}$."""
+    powers = [
+        "$ e^{z"
+        + ("_{" + "".join(_UNICODE_LATEX[c][2:-1] for c in m[1]) + "}" if m[1] else "")
+        + "}$"
+        for m in _POWER_OF_E.finditer(text)
+    ]
     out = []
-    for ch in text.replace("v̄", "\0"):
+    for ch in _POWER_OF_E.sub("\1", text).replace("v̄", "\0"):
+        if ch == "\1":
+            out.append(powers.pop(0))
+            continue
         if ch == "\0":
             out.append(r"$\bar{v}$")
         elif ch in "&%$#_{}":
@@ -349,7 +144,7 @@ def _latex_text(text: str) -> str:
     return "".join(out).replace("$$", "").replace("}_{", "")
 
 
-def to_latex(derivation: Derivation) -> str:
+def to_latex(derivation: Document) -> str:
     """A complete LaTeX document (``pdflatex`` with amsmath, amssymb)."""
     out = [
         r"\documentclass[11pt]{article}",
@@ -383,6 +178,9 @@ def to_latex(derivation: Derivation) -> str:
 
 # ------------------------------------------------------------------------ HTML
 
+# Math fonts, so that brackets stretch and fractions keep their size in Chromium:
+# STIX Two Math (macOS), Cambria Math (Windows), Latin Modern Math (fonts-lmodern),
+# DejaVu Math TeX Gyre (fonts-dejavu-extra, Debian/Ubuntu), then the browser's own.
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 60rem;
        margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #1d1d1f; }
@@ -397,22 +195,15 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem;
         color: #7a4600; }
 .rule-chain { background: #d8f0dc; color: #1d5e2b; }
 .eq { overflow-x: auto; overflow-y: hidden; padding: .3rem 0; }
+math { font-family: "STIX Two Math", "Cambria Math", "Latin Modern Math",
+       "DejaVu Math TeX Gyre", "Libertinus Math", "TeX Gyre Termes Math", "Noto Sans Math",
+       math; }
 math[display="block"] { margin: .4rem 0; font-size: 1.3rem; }
 .note { color: #444; margin: .2rem 0 0; }
 """
 
 
-def _mathml(expr: Any) -> str:
-    printer = _MathML()
-    # a real minus sign, not the hyphen SymPy writes
-    return (
-        str(printer._print(expr).toxml())
-        .replace("<mo>-</mo>", "<mo>&#x2212;</mo>")
-        .replace("<mn>-", "<mn>&#x2212;")
-    )
-
-
-def to_html(derivation: Derivation) -> str:
+def to_html(derivation: Document) -> str:
     """One self-contained HTML page: MathML math, inline CSS, no scripts, no network."""
     title = html.escape(_heading(derivation))
     out = [
@@ -439,7 +230,7 @@ def to_html(derivation: Derivation) -> str:
                 (
                     '<div class="eq"><math display="block" '
                     'xmlns="http://www.w3.org/1998/Math/MathML"><mrow>'
-                    f"{_mathml(step.lhs)}<mo>=</mo>{_mathml(step.rhs)}</mrow></math></div>"
+                    f"{mathml(step.lhs)}<mo>=</mo>{mathml(step.rhs)}</mrow></math></div>"
                 ),
             ]
             if step.note:

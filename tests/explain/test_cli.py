@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,45 @@ def test_unwritable_output_is_a_runtime_error(tmp_path: Path) -> None:
     result = _run("-n", "1", "--output", str(tmp_path / "missing" / "d.txt"))
     assert result.exit_code in (1, 2)
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["HTML", "Html", "MARKDOWN", "LaTeX", "Text"])
+def test_format_in_any_case(fmt: str) -> None:
+    result = _run("-n", "1", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    marker = {"html": "<math", "markdown": "$$", "latex": r"\documentclass", "text": "Step 1 ["}
+    assert marker[fmt.lower()] in result.output
+
+
+def test_unwritable_diagram_fails_before_printing(tmp_path: Path) -> None:
+    # the diagram's folder does not exist: refused before the derivation is printed
+    result = _run("-n", "3", "--diagram", str(tmp_path / "missing" / "d.png"))
+    assert result.exit_code == 2, result.output
+    assert "--diagram" in result.output
+    assert "does not exist" in result.output
+    assert "Step 1" not in result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_read_only_diagram_folder_fails_before_printing(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = _run("-n", "3", "--diagram", str(folder / "d.png"))
+    finally:
+        folder.chmod(0o755)
+    assert result.exit_code == 2, result.output
+    assert "read-only" in result.output
+    assert "Step 1" not in result.output
+
+
+def test_read_only_check_names_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # as root every folder is writable, so the refusal is simulated through os.access
+    from softgrad.cli import derive as derive_module
+
+    monkeypatch.setattr(derive_module.os, "access", lambda *_args, **_kw: False)
+    result = _run("-n", "3", "--diagram", str(tmp_path / "d.png"))
+    assert result.exit_code == 2, result.output
+    assert f"the folder {str(tmp_path)!r} is read-only" in result.output
+    assert "Step 1" not in result.output
