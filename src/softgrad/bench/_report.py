@@ -159,6 +159,6 @@ def summary_lines(rows: Sequence[SummaryRow]) -> list[str]:
     lines.append(
         f"goals met: {len(judged) - len(missed)} of {len(judged)}; "
         f"softgrad fastest on {fastest} of {len(rows)}"
-        + (f"; missed: {', '.join(missed)}" if missed else "")
+        + (f"; missed: {', '.join(missed)}" if 0 < len(missed) <= 4 else "")
     )
     return lines
