@@ -1,1 +1,1 @@
-"""softgrad's benchmark suite: ``python -m benchmarks`` (see ``benchmarks/README.md``)."""
+"""``python -m benchmarks ...``: a shim forwarding to :mod:`softgrad.bench` (``softgrad bench``)."""

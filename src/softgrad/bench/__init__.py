@@ -1,18 +1,35 @@
-"""Benchmarks: softgrad's kernels beside NumPy, SciPy, PyTorch and JAX, measured in one run.
+"""Benchmarks: timing, implementations, report and suites, in one installed package.
 
-Run ``python -m benchmarks`` from a checkout or ``softgrad bench`` from an
-installed package. For every operation × shape × dtype × implementation it
-prints the median time, the effective bandwidth (the bytes the operation must
-move at least, over the median time), that bandwidth as a fraction of the
-machine's copy bandwidth (``np.copyto``, measured first, in the same process)
-and the speed relative to PyTorch (PyTorch's time over this one's: above 1 is
-faster). Each line also records the CPU the rest of the machine used while it
-was timed (busy cores from ``/proc/stat`` minus this process's own CPU time):
-near 0 is a clean measurement, near 1 means another process held a core.
+``softgrad bench [SUITE] [OPTIONS]`` runs a suite (``softgrad bench --help``
+lists them; ``ops`` by default); ``python -m benchmarks`` from a checkout
+does the same. Layout:
 
-Timings are never asserted anywhere: tests check values, this module measures.
+* :mod:`softgrad.bench._timing`: timing with a load monitor, written once;
+* :mod:`softgrad.bench._impls`: each library's version of an operation;
+* :mod:`softgrad.bench._report`: records, the long table, the summary;
+* :mod:`softgrad.bench._policy`: the only contact with the kernel thresholds;
+* :mod:`softgrad.bench._suites`: the registry (one line adds a suite);
+* suites: :mod:`~softgrad.bench.ops`, :mod:`~softgrad.bench.thresholds`,
+  :mod:`~softgrad.bench.first_call`, :mod:`~softgrad.bench.classifier`,
+  :mod:`~softgrad.bench.classifier_kernels`, :mod:`~softgrad.bench.accuracy`
+  (also home of the mpmath reference, :func:`softgrad.bench.accuracy.mp_reference`).
+
+Timings are never asserted anywhere: tests check values, this package measures.
 """
 
-from softgrad.bench._run import Record, main, run
+from __future__ import annotations
 
-__all__ = ["Record", "main", "run"]
+from softgrad.bench._report import Record
+from softgrad.bench._suites import SUITES, main, register
+
+__all__ = ["SUITES", "Record", "main", "register", "run"]
+
+
+def __getattr__(name: str) -> object:
+    # the ops suite's run(), kept at its old address (softgrad.bench.run)
+    if name == "run":
+        from softgrad.bench.ops import run
+
+        return run
+    msg = f"module 'softgrad.bench' has no attribute {name!r}"
+    raise AttributeError(msg)
