@@ -311,8 +311,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     from softgrad.app._plots import plot_loss_curve, plot_softmax_jacobian
     from softgrad.models._classifier import SoftmaxClassifier
 
-    final_dir, is_default = _run_folder(config)
     ds = load_dataset(config.data, config.target, encoding=config.encoding)
+    final_dir, is_default = _run_folder(config)
     (X_train, X_test, y_train, y_test), notes = _split(ds, config.test_size, config.seed)
     # standardise on the training split; constant columns are left unscaled
     Z_train, mean, std = _standardise(X_train)
