@@ -12,7 +12,6 @@ import pytest
 
 import softgrad
 
-
 _BLOCK = """
 import sys
 

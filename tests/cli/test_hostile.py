@@ -55,7 +55,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on columns a, b (classes 0/1), and its data file."""
     tmp = tmp_path_factory.mktemp("model")
     X, y = blobs(40)
-    data = write_csv(tmp / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y)])
+    data = write_csv(
+        tmp / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y, strict=True)]
+    )
     result = invoke("train", "--data", str(data), "--target", "label", "--out", str(tmp / "run"))
     assert result.exit_code == 0, result.output
     return tmp / "run" / "model.npz"
@@ -64,7 +66,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TestSplit:
     def test_a_single_sample_class_is_kept_in_training(self, tmp_path):
         X, y = blobs(12)
-        rows = [[*x, t] for x, t in zip(X, y)] + [[9.0, -9.0, "rare"]]
+        rows = [[*x, t] for x, t in zip(X, y, strict=True)] + [[9.0, -9.0, "rare"]]
         data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], rows)
         result = invoke(
             "train", "--data", str(data), "--target", "label", "--out", str(tmp_path / "r")
@@ -84,7 +86,9 @@ class TestSplit:
 
     def test_unstratified_split_is_warned_about(self, tmp_path):
         X, y = blobs(10)
-        data = write_csv(tmp_path / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y)])
+        data = write_csv(
+            tmp_path / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y, strict=True)]
+        )
         result = invoke(
             "train", "--data", str(data), "--target", "label", "--test-size", "0.1",
             "--out", str(tmp_path / "r"),
@@ -127,7 +131,7 @@ class TestOutputs:
     @pytest.mark.parametrize("command", ["predict", "derive", "help"])
     def test_closed_pipe_is_quiet(self, tmp_path, model, command):
         # far more than a pipe buffer (64 KiB), so the writer meets the closed end every time
-        X, y = blobs(6000)
+        X, _ = blobs(6000)
         big = write_csv(tmp_path / "big.csv", ["a", "b"], X.tolist())
         args = {
             "predict": ["predict", str(model), str(big), "--proba"],
@@ -139,7 +143,8 @@ class TestOutputs:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         proc.stdout.readline()
         proc.stdout.close()  # as `| head -1` does
         err = proc.stderr.read().decode()
@@ -154,7 +159,7 @@ class TestFeatures:
         X[:, 0] = np.where(y == 1, 1e300, -1e300) * (1 + 0.1 * np.abs(X[:, 1]))
         X[:, 1] = np.random.default_rng(1).normal(size=len(y))  # noise only
         data = write_csv(tmp_path / "d.csv", ["huge", "noise", "label"],
-                         [[repr(float(a)), repr(float(b)), t] for (a, b), t in zip(X, y)])  # fmt: skip
+                         [[repr(float(a)), repr(float(b)), t] for (a, b), t in zip(X, y, strict=True)])  # fmt: skip
         done = softgrad("train", "--data", str(data), "--target", "label", "--json",
                         "--out", str(tmp_path / "r"))  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -173,7 +178,7 @@ class TestFeatures:
     def test_predict_takes_named_columns_beside_extra_target(self, tmp_path, model):
         X, y = blobs(4)
         named = write_csv(tmp_path / "n.csv", ["b", "label", "a"],
-                          [[x[1], t, x[0]] for x, t in zip(X, y)])  # fmt: skip
+                          [[x[1], t, x[0]] for x, t in zip(X, y, strict=True)])  # fmt: skip
         result = invoke("predict", str(model), str(named))
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines()[1:] == [str(t) for t in y]
@@ -215,7 +220,7 @@ class TestCsvFiles:
     def test_semicolon_csv_is_detected(self, tmp_path):
         X, y = blobs(20)
         data = write_csv(tmp_path / "d.csv", ["a", "b", "label"],
-                         [[*x, t] for x, t in zip(X, y)], delimiter=";")  # fmt: skip
+                         [[*x, t] for x, t in zip(X, y, strict=True)], delimiter=";")  # fmt: skip
         result = invoke("train", "--data", str(data), "--target", "label", "-q",
                         "--out", str(tmp_path / "r"))  # fmt: skip
         assert result.exit_code == 0, result.output
@@ -223,7 +228,7 @@ class TestCsvFiles:
     def test_latin1_file_names_the_fix_and_reads_with_encoding(self, tmp_path):
         X, y = blobs(20)
         text = "a,b,espèce\n" + "".join(
-            f"{x[0]},{x[1]},{'é' if t else 'o'}\n" for x, t in zip(X, y)
+            f"{x[0]},{x[1]},{'é' if t else 'o'}\n" for x, t in zip(X, y, strict=True)
         )
         data = tmp_path / "d.csv"
         data.write_bytes(text.encode("latin-1"))
@@ -243,7 +248,9 @@ class TestPolish:
         folder = tmp_path / ("a_very_long_folder_name_" * 3)
         folder.mkdir()
         X, y = blobs(20)
-        data = write_csv(folder / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y)])
+        data = write_csv(
+            folder / "d.csv", ["a", "b", "label"], [[*x, t] for x, t in zip(X, y, strict=True)]
+        )
         result = invoke("train", "--data", str(data), "--target", "label",
                         "--out", str(tmp_path / "r"))  # fmt: skip
         assert result.exit_code == 0, result.output
