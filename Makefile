@@ -9,7 +9,9 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 CONSTRAINTS := requirements/constraints.txt
-PIP         := $(PY) -m pip install -qq -c $(CONSTRAINTS)
+# --no-compile: Python compiles what a program imports on first use, not all of
+# SciPy and SymPy up front (that was most of a fresh `make demo`)
+PIP         := $(PY) -m pip install -qq --no-compile -c $(CONSTRAINTS)
 DEMO_STAMP  := $(VENV)/.demo-installed
 DEV_STAMP   := $(VENV)/.dev-installed
 
