@@ -1,35 +1,51 @@
 # softgrad — two commands on a fresh machine: `make demo` and `make test`.
-PYTHON ?= python3
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+#
+# Both use one virtual environment, .venv, with the exact versions of
+# requirements/constraints.txt. `make demo` installs only what `softgrad train`
+# needs (the `cli` extra: scikit-learn, SciPy, matplotlib, SymPy, click, rich);
+# `make test` adds every extra (numba, PyTorch 2.13 CPU, JAX, Dask) and the
+# development tools.
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+CONSTRAINTS := requirements/constraints.txt
+# --no-compile: Python compiles what a program imports on first use, not all of
+# SciPy and SymPy up front (that was most of a fresh `make demo`)
+PIP         := $(PY) -m pip install -qq --no-compile -c $(CONSTRAINTS)
+DEMO_STAMP  := $(VENV)/.demo-installed
+DEV_STAMP   := $(VENV)/.dev-installed
 
 .PHONY: demo test lint typecheck bench clean venv
 
-venv: $(STAMP)
-
-# One virtual environment with every backend the tests exercise (torch is
-# pinned to the CPU build that lies on this machine's disk).
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade "pip>=25.1"
-	$(PY) -m pip install -q -e ".[all]" --group dev
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP) -e ".[cli]"
+	touch $@
+
+# pip >= 25.1 reads the dependency groups of pyproject.toml (--group dev)
+$(DEV_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PY) -m pip install -qq "pip>=25.1"
+	$(PIP) -e ".[all]" --group dev
+	touch $@ $(DEMO_STAMP)
+
+venv: $(DEV_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/softgrad train
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy src/softgrad
 
 test: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) -m benchmarks --quick
 
 clean:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,11 @@ def test_documented_with_math_and_example(name: str) -> None:
 
 def test_typed_package() -> None:
     assert (Path(softgrad.__file__).parent / "py.typed").is_file()
+
+
+def test_import_is_light() -> None:
+    # the core install has NumPy and array-api-compat only: `import softgrad` must not need more
+    heavy = ["sklearn", "scipy", "sympy", "click", "rich", "matplotlib", "numba", "torch", "jax"]
+    code = f"import sys, softgrad; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

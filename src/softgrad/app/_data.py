@@ -8,6 +8,7 @@ and column, because the person reading the message has the file open.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class Dataset:
     source: str
 
 
-def load_dataset(data: str, target: str | None = None) -> Dataset:
+def load_dataset(data: str, target: str | None = None, *, encoding: str = "utf-8") -> Dataset:
     """A bundled dataset by name (``iris``, ``wine``, ``digits``) or a CSV file by path.
 
     Parameters
@@ -47,6 +48,8 @@ def load_dataset(data: str, target: str | None = None) -> Dataset:
     target : str, optional
         The CSV column holding the class labels (required for a CSV file,
         refused for a bundled dataset).
+    encoding : str, default "utf-8"
+        The CSV file's text encoding.
 
     Returns
     -------
@@ -77,7 +80,7 @@ def load_dataset(data: str, target: str | None = None) -> Dataset:
     if target is None:
         msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
         raise DataError(msg)
-    return read_csv(path, target)
+    return read_csv(path, target, encoding=encoding)
 
 
 def _builtin(name: str) -> Dataset:
@@ -97,16 +100,60 @@ def _builtin(name: str) -> Dataset:
     return Dataset(np.asarray(bunch.data, dtype=np.float64), y, feature_names, target_name, name)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header and ``(line number, cells)`` of every non-blank row."""
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _decode(path: Path, encoding: str) -> str:
+    """The file's text; a byte the encoding cannot read is reported with its line."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+        raw = path.read_bytes()
     except FileNotFoundError:
         msg = f"CSV file {str(path)!r} does not exist"
         raise DataError(msg) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        msg = f"cannot read CSV file {str(path)!r}: {exc.strerror or exc}"
+        raise DataError(msg) from None
+    # utf-8-sig reads plain UTF-8 too, and drops the byte-order mark spreadsheets write
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return raw.decode(codec)
+    except LookupError:
+        msg = f"unknown --encoding {encoding!r}; try utf-8, latin-1 or cp1252"
+        raise DataError(msg) from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        msg = (
+            f"{path}, line {line}: byte 0x{byte} is not {encoding}; save the file as UTF-8, "
+            "or name its encoding with --encoding (e.g. --encoding latin-1)"
+        )
+        raise DataError(msg) from None
+
+
+def _delimiter(header_line: str) -> str:
+    """The delimiter of a CSV file: the candidate the header row uses most (``,`` on a tie).
+
+    >>> _delimiter("a;b;species"), _delimiter("a,b,c"), _delimiter("x")
+    (';', ',', ',')
+    """
+    counts = {d: header_line.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _read_rows(
+    path: Path, encoding: str = "utf-8"
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and ``(line number, cells)`` of every non-blank row.
+
+    The delimiter (comma, semicolon, tab or ``|``) is detected from the header.
+    """
+    text = _decode(path, encoding)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
+        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except csv.Error as exc:
         msg = f"cannot read CSV file {str(path)!r}: {exc}"
         raise DataError(msg) from None
     if not rows:
@@ -155,7 +202,7 @@ def _parse_features(
     return X
 
 
-def read_csv(path: str | Path, target: str) -> Dataset:
+def read_csv(path: str | Path, target: str, *, encoding: str = "utf-8") -> Dataset:
     """Read a CSV file with a header row: numeric features and a label column ``target``.
 
     Labels that are all integers become ints, others stay strings.
@@ -165,6 +212,8 @@ def read_csv(path: str | Path, target: str) -> Dataset:
     path : str or Path
     target : str
         Name of the label column.
+    encoding : str, default "utf-8"
+        The file's text encoding.
 
     Returns
     -------
@@ -176,7 +225,7 @@ def read_csv(path: str | Path, target: str) -> Dataset:
         With the line and column of the first bad value.
     """
     path = Path(path)
-    header, data = _read_rows(path)
+    header, data = _read_rows(path, encoding)
     if target not in header:
         msg = f"{path}: no column {target!r} for --target; the columns are {', '.join(header)}"
         raise DataError(msg)
@@ -200,14 +249,21 @@ def read_csv(path: str | Path, target: str) -> Dataset:
 
 
 def read_features_csv(
-    path: str | Path, feature_names: Sequence[str] | None, n_features: int, target: str | None
+    path: str | Path,
+    feature_names: Sequence[str] | None,
+    n_features: int,
+    target: str | None,
+    *,
+    encoding: str = "utf-8",
 ) -> NDArray[np.float64]:
     """Features for prediction from a CSV file with a header row.
 
     A column named ``target`` is ignored. When the model knows its feature
-    names and the header has them all, columns are taken by name (any order);
-    otherwise the remaining columns are taken in order and must number
-    ``n_features``.
+    names, the header must hold them all; they are taken by name, in any
+    order, and a header naming other columns is refused with the names that
+    differ (as scikit-learn does): columns are never matched by position when
+    both sides have names. A model without names takes the remaining columns
+    in order, which must number ``n_features``.
 
     Raises
     ------
@@ -215,16 +271,33 @@ def read_features_csv(
         Wrong columns, or a bad value (with its line and column).
     """
     path = Path(path)
-    header, data = _read_rows(path)
-    if feature_names and all(f in header for f in feature_names):
+    header, data = _read_rows(path, encoding)
+    given = [h for h in header if h != target]
+    if feature_names:
+        missing = [f for f in feature_names if f not in header]
+        if missing:
+            msg = _columns_differ(path, list(feature_names), given, missing)
+            raise DataError(msg)
         columns = [header.index(f) for f in feature_names]
     else:
         columns = [j for j, h in enumerate(header) if h != target]
         if len(columns) != n_features:
-            expected = f" ({', '.join(feature_names)})" if feature_names else ""
             msg = (
-                f"{path}: {len(columns)} feature columns, but the model was trained on "
-                f"{n_features}{expected}"
+                f"{path}: {len(columns)} feature columns, but the model was trained on {n_features}"
             )
             raise DataError(msg)
     return _parse_features(path, header, data, columns)
+
+
+def _columns_differ(path: Path, expected: list[str], given: list[str], missing: list[str]) -> str:
+    unexpected = [g for g in given if g not in expected]
+    counts = (
+        f"{len(given)} feature columns, but the model was trained on {len(expected)}"
+        if len(given) != len(expected)
+        else "the columns are named differently from the training columns"
+    )
+    return (
+        f"{path}: {counts}; missing {', '.join(map(repr, missing))}"
+        + (f", not in training {', '.join(map(repr, unexpected))}" if unexpected else "")
+        + "; rename the columns to the training names"
+    )

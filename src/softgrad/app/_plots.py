@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["plot_loss_curve", "plot_softmax_jacobian"]
+__all__ = ["loss_curve_figure", "plot_loss_curve", "plot_softmax_jacobian"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -25,32 +25,46 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def plot_loss_curve(curve: Sequence[float], path: str | Path, *, title: str = "") -> Path:
-    """Save the objective per iteration as a PNG.
+def loss_curve_figure(curve: Sequence[float], *, unit: str = "iteration", title: str = "") -> Any:
+    """The objective per iteration (or epoch) on a log axis, where the tail still shows.
 
     Parameters
     ----------
     curve : sequence of float
         The objective after each iteration or epoch.
-    path : str or Path
-        The PNG to write.
+    unit : {"iteration", "epoch"}, default "iteration"
+        What one point is: an epoch for the stochastic solvers (sgd, adam).
     title : str, optional
 
     Returns
     -------
-    Path
-        ``path``.
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> ax = loss_curve_figure([1.0, 0.5, 0.25], unit="epoch").axes[0]
+    >>> ax.get_xlabel(), ax.get_yscale()
+    ('epoch', 'log')
     """
     fig = _figure(6.4, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     values = np.asarray(curve, dtype=np.float64)
     steps = np.arange(1, len(values) + 1)
     ax.plot(steps, values, marker="o" if len(values) < 40 else None, ms=3, lw=1.5)
-    ax.set_xlabel("iteration")
+    # the objective (cross-entropy + L2) is positive; a log axis shows the slow tail
+    ax.set_yscale("log" if values.size and values.min() > 0 else "linear")
+    ax.set_xlabel(unit)
     ax.set_ylabel("objective (mean cross-entropy + L2 penalty)")
     ax.set_title(title or "training loss")
-    ax.grid(True, alpha=0.3)
-    fig.savefig(path)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def plot_loss_curve(
+    curve: Sequence[float], path: str | Path, *, unit: str = "iteration", title: str = ""
+) -> Path:
+    """Save :func:`loss_curve_figure` as a PNG at ``path`` and return ``path``."""
+    loss_curve_figure(curve, unit=unit, title=title).savefig(path)
     return Path(path)
 
 

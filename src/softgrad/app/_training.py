@@ -22,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from softgrad._lib._extras import require
 from softgrad.app._data import DataError, Dataset, load_dataset, read_features_csv
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "predict_csv",
+    "require_app_extras",
     "train",
 ]
 
@@ -65,6 +68,13 @@ class TrainConfig:
     seed: int = 0
     out: str | None = None
     runs_dir: str = "runs"
+    force: bool = False
+    encoding: str = "utf-8"
+
+    @property
+    def unit(self) -> str:
+        """What one step of the loss curve is: an epoch for sgd/adam, else an iteration."""
+        return "epoch" if self.solver in ("sgd", "adam") else "iteration"
 
 
 @dataclass
@@ -78,46 +88,149 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _split(ds: Dataset, test_size: float, seed: int) -> tuple[NDArray[Any], ...]:
+SMALL_TEST_SET = 20
+"""Fewer held-out samples than this get a warning: their accuracy is a rough estimate."""
+
+
+def _split(ds: Dataset, test_size: float, seed: int) -> tuple[list[NDArray[Any]], list[str]]:
+    """Training and held-out parts ``[X_train, X_test, y_train, y_test]``, and warnings.
+
+    Every class is trained on: a class with a single sample goes to the
+    training split (with a warning), the rest is split stratified, and a
+    split that would leave a class out of training is refused.
+    """
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_size < 1.0:
         msg = f"--test-size must be a fraction in (0, 1), got {test_size}"
         raise TrainingError(msg)
-    _, counts = np.unique(ds.y, return_counts=True)
+    labels, counts = np.unique(ds.y, return_counts=True)
     if len(counts) < 2:
         msg = f"{ds.source}: the target {ds.target_name!r} holds one class only; need at least 2"
         raise DataError(msg)
-    n_test = int(np.ceil(test_size * len(ds.y)))
-    stratify = ds.y if counts.min() >= 2 and n_test >= len(counts) else None
+    notes: list[str] = []
+    single = labels[counts < 2]
+    if len(single):
+        notes.append(
+            f"{len(single)} class(es) of {ds.target_name!r} have a single sample "
+            f"({', '.join(map(str, single.tolist()[:5]))}); it is used for training only"
+        )
+    only_train = np.isin(ds.y, single)
+    X, y = ds.X[~only_train], ds.y[~only_train]
+    n_test = int(np.ceil(test_size * len(y)))
+    n_classes = len(labels) - len(single)
+    stratify = y if n_test >= n_classes and len(y) - n_test >= n_classes else None
+    if stratify is None:
+        notes.append(
+            f"{n_test} held-out samples cannot hold each of the {n_classes} classes: "
+            "the split is not stratified"
+        )
     try:
-        parts: list[NDArray[Any]] = train_test_split(
-            ds.X, ds.y, test_size=test_size, random_state=seed, stratify=stratify
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=seed, stratify=stratify
         )
     except ValueError as exc:
         msg = f"cannot split {len(ds.y)} samples with --test-size {test_size}: {exc}"
         raise TrainingError(msg) from None
-    if len(np.unique(parts[2])) < 2:
-        msg = "the training split holds one class only; lower --test-size or add data"
+    X_train = np.concatenate([X_train, ds.X[only_train]])
+    y_train = np.concatenate([y_train, ds.y[only_train]])
+    untrained = sorted(set(labels.tolist()) - set(y_train.tolist()))
+    if untrained:
+        msg = (
+            f"the training split holds no sample of class(es) {untrained}; "
+            "lower --test-size or add data"
+        )
         raise TrainingError(msg)
-    return tuple(parts)
+    if len(y_test) < SMALL_TEST_SET:
+        notes.append(
+            f"only {len(y_test)} held-out sample(s): their accuracy is a rough estimate; "
+            "raise --test-size or add data"
+        )
+    return [X_train, X_test, y_train, y_test], notes
 
 
-def _run_dir(config: TrainConfig) -> tuple[Path, bool]:
+def _standardise(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """Standardised columns ``Z = (X − μ)/σ``, and ``μ``, ``σ``; no step can overflow.
+
+    Each column is divided by its largest magnitude first, so the variance of
+    a column of values near 1e300 stays in range (squaring them would not);
+    a constant column keeps the scale 1.
+    """
+    scale = np.max(np.abs(X), axis=0)
+    scale[scale == 0] = 1.0
+    U = X / scale
+    mean_u = U.mean(axis=0)
+    std_u = U.std(axis=0)
+    std_u[std_u == 0] = 1.0 / scale[std_u == 0]
+    Z = (U - mean_u) / std_u
+    return Z, mean_u * scale, std_u * scale
+
+
+def require_app_extras(feature: str) -> None:
+    """Check that what training runs need is installed, or name the ``pip install`` line."""
+    for module in ("sklearn", "scipy", "matplotlib"):
+        require(module, "cli", feature=feature)
+
+
+def _run_folder(config: TrainConfig) -> tuple[Path, bool]:
+    """Where the run folder will go, and whether it is the default ``runs/<timestamp>``.
+
+    Checked before training starts, so a refused ``--out`` costs nothing.
+    """
     if config.out is not None:
+        if not config.out.strip():
+            msg = "--out is empty; name a folder for the run, e.g. --out runs/iris"
+            raise TrainingError(msg)
         path = Path(config.out)
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            msg = f"--out {config.out!r} is a file, not a folder; choose another name"
+            raise TrainingError(msg)
+        if path.is_dir() and any(path.iterdir()) and not config.force:
+            msg = (
+                f"--out {config.out!r} exists and is not empty; choose a new folder, "
+                "or pass --force to replace the run files in it"
+            )
+            raise TrainingError(msg)
         return path, False
     base = Path(config.runs_dir)
-    base.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = base / stamp
     n = 1
     while path.exists():
         n += 1
         path = base / f"{stamp}-{n}"
-    path.mkdir()
     return path, True
+
+
+@contextlib.contextmanager
+def _staged(final: Path) -> Iterator[Path]:
+    """A hidden folder beside ``final`` to write the run into; renamed to ``final`` when whole.
+
+    If anything fails or the run is interrupted (Ctrl-C), the hidden folder is
+    removed and ``final`` is left as it was: a run folder appears whole or not
+    at all. Into an existing folder (``--force``) the run's files are moved one
+    by one, ``metrics.json`` last, and other files stay.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    while True:  # os.mkdir, unlike mkdtemp, gives the folder the mode of any new folder
+        staging = final.parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(staging)
+            break
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+    try:
+        yield staging
+        if final.is_dir() and any(final.iterdir()):
+            names = sorted(os.listdir(staging), key=lambda name: name == "metrics.json")
+            for name in names:
+                os.replace(staging / name, final / name)
+            staging.rmdir()
+        else:
+            os.replace(staging, final)  # also replaces an empty folder
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _link_latest(run_dir: Path) -> None:
@@ -132,20 +245,6 @@ def _link_latest(run_dir: Path) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _gradient_check(model: Any, X: NDArray[Any], y_idx: NDArray[np.intp], seed: int) -> Any:
@@ -202,6 +301,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     >>> result.metrics["test_accuracy"] > 0.9
     True
     """
+    require_app_extras("softgrad train")
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import confusion_matrix
 
@@ -210,13 +310,11 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     from softgrad.app._plots import plot_loss_curve, plot_softmax_jacobian
     from softgrad.models import SoftmaxClassifier, validate_params
 
-    ds = load_dataset(config.data, config.target)
-    X_train, X_test, y_train, y_test = _split(ds, config.test_size, config.seed)
+    ds = load_dataset(config.data, config.target, encoding=config.encoding)
+    final_dir, is_default = _run_folder(config)
+    (X_train, X_test, y_train, y_test), notes = _split(ds, config.test_size, config.seed)
     # standardise on the training split; constant columns are left unscaled
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std[std == 0] = 1.0
-    Z_train = (X_train - mean) / std
+    Z_train, mean, std = _standardise(X_train)
 
     try:
         model = SoftmaxClassifier(
@@ -252,36 +350,14 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     pred_train = model.predict(X_train)
     cm = confusion_matrix(y_test, pred_test, labels=classes)
 
-    run_dir, is_default = _run_dir(config)
-    files = {
-        "model": run_dir / "model.npz",
-        "metrics": run_dir / "metrics.json",
-        "loss_curve": run_dir / "loss_curve.png",
-        "jacobian": run_dir / "softmax_jacobian.png",
+    file_names = {
+        "model": "model.npz",
+        "metrics": "metrics.json",
+        "loss_curve": "loss_curve.png",
+        "jacobian": "softmax_jacobian.png",
     }
-    model.save(
-        files["model"],
-        metadata={
-            "target": ds.target_name,
-            "features": json.dumps(list(ds.feature_names)),
-            "data": ds.source,
-        },
-    )
-    names = [str(c) for c in classes.tolist()]
-    plot_loss_curve(
-        model.loss_curve_,
-        files["loss_curve"],
-        title=f"{ds.source}: {config.solver}, C={config.C} ({model.n_iter_} iterations)",
-    )
+    class_names = [str(c) for c in classes.tolist()]
     logits = X_test[0] @ model.coef_.T + model.intercept_  # one test sample's z
-    s = np.asarray(softmax(logits))
-    plot_softmax_jacobian(
-        np.asarray(softmax_jacobian(logits)),
-        s,
-        names,
-        files["jacobian"],
-        title=f"softmax Jacobian, test sample 0 (true: {y_test[0]}, predicted: {pred_test[0]})",
-    )
     metrics: dict[str, Any] = {
         "data": ds.source,
         "target": ds.target_name,
@@ -294,6 +370,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         "max_iter": config.max_iter,
         "seed": config.seed,
         "n_iter": int(model.n_iter_),
+        "iteration_unit": config.unit,
         "converged": not caught,
         "fit_seconds": round(fit_seconds, 4),
         "train_accuracy": float(np.mean(pred_train == y_train)),
@@ -307,14 +384,38 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             "max_rel_err": float(check.max_rel_err),
             "checks": len(check.checks),
         },
-        "files": {k: p.name for k, p in files.items()},
-        "run_dir": str(run_dir),
+        "files": file_names,
+        "run_dir": str(final_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_json(files["metrics"], metrics)
+    with _staged(final_dir) as run_dir:
+        staged = {key: run_dir / name for key, name in file_names.items()}
+        model.save(
+            staged["model"],
+            metadata={
+                "target": ds.target_name,
+                "features": json.dumps(list(ds.feature_names)),
+                "data": ds.source,
+            },
+        )
+        plot_loss_curve(
+            model.loss_curve_,
+            staged["loss_curve"],
+            unit=config.unit,
+            title=f"{ds.source}: {config.solver}, C={config.C} ({model.n_iter_} {config.unit}s)",
+        )
+        plot_softmax_jacobian(
+            np.asarray(softmax_jacobian(logits)),
+            np.asarray(softmax(logits)),
+            class_names,
+            staged["jacobian"],
+            title=f"softmax Jacobian, test sample 0 (true: {y_test[0]}, predicted: {pred_test[0]})",
+        )
+        staged["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if is_default:
-        _link_latest(run_dir)
-    return TrainResult(model, metrics, run_dir, files, caught)
+        _link_latest(final_dir)
+    files = {key: final_dir / name for key, name in file_names.items()}
+    return TrainResult(model, metrics, final_dir, files, [*notes, *caught])
 
 
 @dataclass(frozen=True)
@@ -326,7 +427,7 @@ class PredictionTable:
 
 
 def predict_csv(
-    model_path: str | Path, data_path: str | Path, *, proba: bool = False
+    model_path: str | Path, data_path: str | Path, *, proba: bool = False, encoding: str = "utf-8"
 ) -> PredictionTable:
     """Predict the rows of a CSV file with a saved model.
 
@@ -341,11 +442,14 @@ def predict_csv(
         A CSV file with a header row.
     proba : bool, default False
         Add one ``p(<class>)`` column per class.
+    encoding : str, default "utf-8"
+        The CSV file's text encoding.
 
     Returns
     -------
     PredictionTable
     """
+    require("sklearn", "cli", feature="softgrad predict")
     from softgrad.models import SoftmaxClassifier
 
     model = SoftmaxClassifier.load(model_path)
@@ -354,7 +458,9 @@ def predict_csv(
         features = json.loads(meta.get("features", "null"))
     except json.JSONDecodeError:
         features = None
-    X = read_features_csv(data_path, features, int(model.n_features_in_), meta.get("target"))
+    X = read_features_csv(
+        data_path, features, int(model.n_features_in_), meta.get("target"), encoding=encoding
+    )
     predictions = model.predict(X)
     header = ["prediction"]
     columns = [[str(v) for v in predictions.tolist()]]
@@ -363,10 +469,3 @@ def predict_csv(
         header += [f"p({c})" for c in model.classes_.tolist()]
         columns += [[f"{v:.6g}" for v in p[:, j]] for j in range(p.shape[1])]
     return PredictionTable(header, [list(r) for r in zip(*columns, strict=True)])
-
-
-def _default_mode() -> int:
-    """``0o666`` less the process umask: what ``open()`` would have given the file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask

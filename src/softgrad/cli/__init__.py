@@ -1,44 +1,51 @@
 """The ``softgrad`` command line: thin commands that parse, delegate and print.
 
 Each command lives in its own module and is imported only when it runs, so
-``softgrad --help`` starts fast. Exit codes: 0 success, 1 runtime error,
-2 usage error; user mistakes get a one-line message, never a traceback.
+``softgrad --help`` starts fast; what the commands do lives in
+:mod:`softgrad.app` (training runs, CSV data, plots) and the library. Exit
+codes: 0 success, 1 runtime error, 2 usage error; every failure is one line
+``error: ...`` on standard error, never a traceback. The command line needs
+the ``cli`` extra (``pip install 'softgrad[cli]'``); without it ``softgrad``
+says so instead of failing inside an import.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import click
+from softgrad._lib._extras import MissingExtraError, require
 
-# command name -> "module:attribute" (imported on first use)
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "bench": ("softgrad.cli.bench", "bench"),
-    "derive": ("softgrad.cli.derive", "derive"),
-    "train": ("softgrad.cli.train", "train"),
-    "predict": ("softgrad.cli.predict", "predict"),
-}
+if TYPE_CHECKING:
+    import click
+
+__all__ = ["cli", "main"]
 
 
-class _LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *_COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in _COMMANDS:
-            module, attr = _COMMANDS[cmd_name]
-            command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="softgrad")
-def cli() -> None:
-    """softgrad: the softmax unit and its derivatives — exact, fast, explained."""
+def _check_installed() -> None:
+    for module in ("click", "rich"):
+        require(module, "cli", feature="the softgrad command line")
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``softgrad`` script and ``python -m softgrad``."""
-    return cli.main(args=argv, prog_name="softgrad")
+    try:
+        _check_installed()
+    except MissingExtraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    from softgrad.cli._group import run
+
+    return run(argv)
+
+
+def __getattr__(name: str) -> Any:
+    # the click group, for tests and embedding (click.testing.CliRunner().invoke(cli, ...))
+    if name == "cli":
+        _check_installed()
+        from softgrad.cli._group import cli
+
+        group: click.Group = cli
+        return group
+    msg = f"module 'softgrad.cli' has no attribute {name!r}"
+    raise AttributeError(msg)

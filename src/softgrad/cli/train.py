@@ -11,11 +11,13 @@ Example::
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any
 
 import click
 
 from softgrad.app._data import BUILTIN
+from softgrad.cli._group import fail, warn
 
 SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
 
@@ -58,7 +60,16 @@ SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
-    help="Run folder (default: runs/<timestamp>, linked as runs/latest).",
+    help="Run folder, new or empty (default: runs/<timestamp>, linked as runs/latest).",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace the run files in an existing, non-empty --out folder."
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Text encoding of a CSV file (e.g. latin-1).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or tables: one summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout only.")
@@ -71,14 +82,23 @@ def train(
     test_size: float,
     seed: int,
     out: str | None,
+    force: bool,
+    encoding: str,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Train the softmax classifier (D inputs → K softmax outputs) and write a run folder."""
+    """Train the post's network (D inputs, K softmax outputs) and write a run folder.
+
+    The run folder (model.npz, metrics.json, loss_curve.png,
+    softmax_jacobian.png) appears whole or not at all. A CSV file's delimiter
+    (comma, semicolon, tab) is detected from its header.
+    """
     from rich.console import Console
 
-    from softgrad.app._training import TrainConfig
+    from softgrad.app._training import TrainConfig, require_app_extras
     from softgrad.app._training import train as run_training
+
+    require_app_extras("softgrad train")
     from softgrad.models import ModelFileError
 
     if data in BUILTIN and target is not None:
@@ -86,6 +106,9 @@ def train(
         raise click.UsageError(msg)
     if data not in BUILTIN and data.lower().endswith(".csv") and target is None:
         msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
+        raise click.UsageError(msg)
+    if out is not None and not out.strip():
+        msg = "--out is empty; name a folder for the run, e.g. --out runs/iris"
         raise click.UsageError(msg)
     config = TrainConfig(
         data=data,
@@ -96,6 +119,8 @@ def train(
         test_size=test_size,
         seed=seed,
         out=out,
+        force=force,
+        encoding=encoding,
     )
     console = Console(stderr=as_json)
     try:
@@ -103,22 +128,29 @@ def train(
             result = run_training(config)
         else:
             result = _train_with_progress(config, console, run_training)
-    except (ValueError, ModelFileError, FloatingPointError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+    except (ValueError, ModelFileError, FloatingPointError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the run folder: {exc.strerror or exc} ({exc.filename or out})")
     m = result.metrics
+    for w in result.warnings:
+        warn(w)
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
-    for w in result.warnings:
-        click.echo(f"warning: {w}", err=True)
     if quiet:
         click.echo(
             f"test accuracy {m['test_accuracy']:.4f} ({m['n_test']} samples), "
-            f"{m['n_iter']} iterations, run folder {result.run_dir}"
+            f"{m['n_iter']} {m['iteration_unit']}s, run folder {result.run_dir}"
         )
         return
     _print_summary(console, m, result)
+
+
+def _short(data: str, width: int = 16) -> str:
+    """The progress bar's name for the data: the file name, cut to ``width`` characters."""
+    name = PurePath(data).name or data
+    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
@@ -132,7 +164,7 @@ def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
         TimeElapsedColumn(),
     )
     bar = Progress(*columns, console=console, transient=False)
-    task = bar.add_task(f"{config.data} ({config.solver})", total=config.max_iter, objective="—")
+    task = bar.add_task(_short(config.data), total=config.max_iter, objective="—")
 
     def progress(iteration: int, objective: float) -> None:
         if iteration == 1:  # start drawing only once the data loaded and fitting began
@@ -158,7 +190,8 @@ def _print_summary(console: Any, m: dict[str, Any], result: Any) -> None:
     )
     console.print(
         f"held-out accuracy [bold green]{m['test_accuracy']:.4f}[/] "
-        f"(training {m['train_accuracy']:.4f}) after {m['n_iter']} {m['solver']} iterations "
+        f"(training {m['train_accuracy']:.4f}) after {m['n_iter']} {m['solver']} "
+        f"{m['iteration_unit']}s "
         f"in {m['fit_seconds']:.2f} s"
     )
     names = [str(c) for c in m["classes"]]
