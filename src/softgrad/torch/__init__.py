@@ -24,9 +24,9 @@ from softgrad._lib._extras import require
 
 require("torch", "torch", feature="softgrad.torch")
 
-from softgrad.torch._functions import cross_entropy as cross_entropy  # noqa: E402
-from softgrad.torch._functions import log_softmax as log_softmax  # noqa: E402
-from softgrad.torch._functions import logsumexp as logsumexp  # noqa: E402
-from softgrad.torch._functions import softmax as softmax  # noqa: E402
+from softgrad.torch._functions import cross_entropy as cross_entropy
+from softgrad.torch._functions import log_softmax as log_softmax
+from softgrad.torch._functions import logsumexp as logsumexp
+from softgrad.torch._functions import softmax as softmax
 
 __all__ = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]

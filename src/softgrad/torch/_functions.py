@@ -66,7 +66,8 @@ def _mask(where: Any, x: Tensor) -> Tensor | None:
                 f"{tuple(x.shape)}"
             )
             raise ValueError(msg) from exc
-    return where
+    mask: Tensor = where
+    return mask
 
 
 def _transformed(x: Tensor) -> bool:
@@ -313,7 +314,9 @@ def cross_entropy(
     z, out_dtype = _compute(logits, "logits")
     ax = normalize_axis(axis, z.ndim)
     _options(ignore_index, label_smoothing, reduction)
-    target = _as_float(target, z.dtype)
+    target_f = _as_float(target, z.dtype)
+    assert target_f is not None
+    target = target_f
     weight = _as_float(torch.as_tensor(weight) if weight is not None else None, z.dtype)
     differentiable_extra = target.requires_grad or (weight is not None and weight.requires_grad)
     if differentiable_extra or _transformed(z):
@@ -330,4 +333,3 @@ def cross_entropy(
         smoothing = float(label_smoothing)
         out, _ = _ops.cross_entropy(z, target, ax, weight, ignore_index, smoothing, reduction)
     return out.to(out_dtype)
-

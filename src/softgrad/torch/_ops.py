@@ -196,7 +196,8 @@ def _log_softmax_vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) ->
 
 def _log_softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
     # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂log S = −h ⊙ S Σ_keep g
-    log_s, g, dim = *ctx.saved_tensors, ctx.dim
+    log_s, g = ctx.saved_tensors
+    dim: int = ctx.dim
     keep = log_s != -math.inf
     s = torch.exp(log_s)
     h = _keep_only(h, keep)
