@@ -78,6 +78,15 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _NO_MASK = np.ones((1, 1), dtype=np.bool_)
 
 
+def _bridge(x: Any) -> Any:
+    """``softgrad.torch`` for a torch tensor, ``None`` for anything else (checked by type name)."""
+    if type(x) is np.ndarray or not type(x).__module__.startswith("torch"):
+        return None
+    from softgrad import torch as bridge
+
+    return bridge
+
+
 def _kernels_for(family: str, *arrays: Any) -> ModuleType | None:
     """The kernels module if every array is a large-enough float32/float64 ndarray."""
     first = arrays[0]
@@ -143,6 +152,8 @@ def _forward(k: ModuleType, x: np.ndarray, axis: int, where: Any, mode: int) -> 
 
 @functools.wraps(_softmax.softmax)
 def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.softmax(x, axis, where=where)
     k = _kernels_for("forward", x)
     if k is not None:
         out = _forward(k, x, axis, where, 0)
@@ -153,6 +164,8 @@ def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array
 
 @functools.wraps(_softmax.log_softmax)
 def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.log_softmax(x, axis, where=where)
     k = _kernels_for("forward", x)
     if k is not None:
         out = _forward(k, x, axis, where, 1)
@@ -165,6 +178,8 @@ def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> A
 def logsumexp(
     x: Array, /, axis: int = -1, *, where: Array | None = None, keepdims: bool = False
 ) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.logsumexp(x, axis, where=where, keepdims=keepdims)
     k = _kernels_for("forward", x)
     if k is not None:
         res = _forward(k, x, axis, where, 2)

@@ -105,3 +105,20 @@ class TestContract:
         torch.testing.assert_close(sgt.softmax(x), torch.softmax(x, -1))
         assert sgt.softmax(x.to(torch.bfloat16)).dtype == torch.bfloat16
         assert sgt.softmax(torch.zeros(2, 0)).shape == (2, 0)
+
+
+class TestRouting:
+    def test_public_functions_route_tensors_to_the_bridge(self) -> None:
+        import softgrad as sg
+
+        x = _x((2, 3))
+        for public, bridged in [
+            (sg.softmax, sgt.softmax),
+            (sg.log_softmax, sgt.log_softmax),
+            (lambda t: sg.logsumexp(t, keepdims=True), lambda t: sgt.logsumexp(t, keepdims=True)),
+        ]:
+            out = public(x)
+            assert (
+                "softgrad" in out.grad_fn.name()
+            )  # the bridge's op, not autodiff of the reference
+            torch.testing.assert_close(out, bridged(x))
