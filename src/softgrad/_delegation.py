@@ -58,6 +58,15 @@ __all__ = [
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _bridge(x: Any) -> Any:
+    """``softgrad.torch`` for a torch tensor, ``None`` for anything else (checked by type name)."""
+    if type(x) is np.ndarray or not type(x).__module__.startswith("torch"):
+        return None
+    from softgrad import torch as bridge
+
+    return bridge
+
+
 def _kernels_for(policy: _kernels.Policy, *arrays: Any) -> ModuleType | None:
     """The kernels if every array is a large-enough float32/float64 ndarray of one dtype."""
     first = arrays[0]
@@ -130,6 +139,8 @@ def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
 
 @functools.wraps(_softmax.softmax)
 def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.softmax(x, axis, where=where)
     out = _forward(x, axis, where, 0)
     if out is not None:
         return out
@@ -138,6 +149,8 @@ def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array
 
 @functools.wraps(_softmax.log_softmax)
 def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.log_softmax(x, axis, where=where)
     out = _forward(x, axis, where, 1)
     if out is not None:
         return out
@@ -148,6 +161,8 @@ def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> A
 def logsumexp(
     x: Array, /, axis: int = -1, *, where: Array | None = None, keepdims: bool = False
 ) -> Array:
+    if (bridge := _bridge(x)) is not None:
+        return bridge.logsumexp(x, axis, where=where, keepdims=keepdims)
     res = _forward(x, axis, where, 2)
     if res is not None:
         lse, ax = res

@@ -1,0 +1,370 @@
+r"""The PyTorch operators of the bridge: one op per function, closed-form backward.
+
+Design notes (they hold for every operator here):
+
+* Each function is one ``torch.library.custom_op`` (namespace ``softgrad``)
+  with a fake implementation (shapes only, so ``torch.compile`` traces it
+  without a graph break) and a backward registered with ``register_autograd``.
+* The forward runs the NumPy entry points of :mod:`softgrad._delegation` on
+  the tensor's own memory (``Tensor.numpy()`` shares it; the result comes
+  back through ``torch.from_numpy``, no copy) when the tensor is a CPU
+  float32/float64 tensor and the kernels are enabled; there the numba
+  kernels run for large arrays. Everywhere else (CUDA, other devices, or
+  with :func:`softgrad.kernels.disabled`) it runs the Array API reference
+  on the tensors: the same closed forms in torch operations, on any device.
+* The backward is itself an operator with a registered backward, so second
+  derivatives (``autograd.grad(..., create_graph=True)``, Hessian-vector
+  products) use closed forms as well:
+
+  - softmax saves :math:`S` only: :math:`\bar z = S \odot (g - \langle g, S\rangle)`;
+    that VJP is linear in :math:`g` with the symmetric Jacobian, so its own
+    backward is the same VJP for :math:`g` and
+    :math:`h \odot (g - \langle g, S\rangle) - g\,\langle h, S\rangle` for :math:`S`;
+  - log_softmax saves :math:`\log S`: :math:`\bar z = g - S \sum g` (0 where
+    :math:`\log S = -\infty`, i.e. at excluded entries);
+  - logsumexp's backward is :math:`g\,S`, with :math:`S` from the softmax op;
+  - cross-entropy computes its gradient in the forward pass (one fused
+    kernel pass, like PyTorch's fused loss) and saves it; the backward
+    scales it, and the second derivative is
+    :func:`softgrad.cross_entropy_hvp`.
+* Masked (and −inf) entries get exactly zero gradient: every backward zeroes
+  the incoming gradient there before it enters a sum.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from softgrad import _delegation
+from softgrad import kernels as _kernels
+from softgrad._agnostic import _derivatives, _losses, _softmax
+
+__all__ = [
+    "cross_entropy",
+    "log_softmax",
+    "log_softmax_vjp",
+    "logsumexp",
+    "softmax",
+    "softmax_vjp",
+]
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def use_kernels(x: Tensor) -> bool:
+    """True when ``x`` goes to the NumPy entry points (CPU float32/float64, kernels on)."""
+    return x.device.type == "cpu" and x.dtype in _KERNEL_DTYPES and _kernels.enabled()
+
+
+def _np(t: Tensor | None) -> Any:
+    """The NumPy view of a CPU tensor (shares its memory)."""
+    return None if t is None else t.detach().numpy()
+
+
+def _from_np(a: Any) -> Tensor:
+    return torch.from_numpy(np.asarray(a))
+
+
+def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
+    """``t`` with 0 at the excluded entries (where ``where`` is False)."""
+    return t if where is None else torch.where(where, t, torch.zeros((), dtype=t.dtype))
+
+
+# --- softmax ---------------------------------------------------------------
+
+
+@torch.library.custom_op("softgrad::softmax", mutates_args=())
+def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    """:math:`S(x)` along ``dim`` (0 at excluded entries)."""
+    if use_kernels(x):
+        return _from_np(_delegation.softmax(_np(x), dim, where=_np(where)))
+    out: Tensor = _softmax.softmax(x, dim, where=where)
+    return out
+
+
+@softmax.register_fake
+def _(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("softgrad::softmax_vjp", mutates_args=())
+def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    r""":math:`S \odot (g - \langle g, S\rangle)`, 0 at excluded entries."""
+    if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
+        return _from_np(_delegation.softmax_vjp(_np(s), _np(g), dim, where=_np(where)))
+    out: Tensor = _derivatives.softmax_vjp(s, g, dim, where=where)
+    return out
+
+
+@softmax_vjp.register_fake
+def _(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    return torch.empty_like(s)
+
+
+def _softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    _, ctx.dim, where = inputs
+    ctx.save_for_backward(output, where)
+
+
+def _softmax_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+    s, where = ctx.saved_tensors
+    return softmax_vjp(s, g, ctx.dim, where), None, None
+
+
+softmax.register_autograd(_softmax_backward, setup_context=_softmax_setup)
+
+
+def _softmax_vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    s, g, ctx.dim, where = inputs
+    ctx.save_for_backward(s, g, where)
+
+
+def _softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    # out = S ⊙ (g − ⟨g, S⟩): linear in g with the symmetric softmax Jacobian
+    s, g, where = ctx.saved_tensors
+    dim = ctx.dim
+    ds = dg = None
+    if ctx.needs_input_grad[1]:
+        dg = softmax_vjp(s, h, dim, where)
+    if ctx.needs_input_grad[0]:
+        g, h = _keep_only(g, where), _keep_only(h, where)
+        g_dot_s = (g * s).sum(dim, keepdim=True)
+        h_dot_s = (h * s).sum(dim, keepdim=True)
+        ds = _keep_only(h * (g - g_dot_s) - g * h_dot_s, where)
+    return ds, dg, None, None
+
+
+softmax_vjp.register_autograd(_softmax_vjp_backward, setup_context=_softmax_vjp_setup)
+
+
+# --- log_softmax -----------------------------------------------------------
+
+
+@torch.library.custom_op("softgrad::log_softmax", mutates_args=())
+def log_softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    r""":math:`\log S(x)` along ``dim`` (−inf at excluded entries)."""
+    if use_kernels(x):
+        return _from_np(_delegation.log_softmax(_np(x), dim, where=_np(where)))
+    out: Tensor = _softmax.log_softmax(x, dim, where=where)
+    return out
+
+
+@log_softmax.register_fake
+def _(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("softgrad::log_softmax_vjp", mutates_args=())
+def log_softmax_vjp(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
+    r""":math:`g - S \sum g` with :math:`S = e^{\log S}`; 0 where :math:`\log S = -\infty`."""
+    # excluded entries (masked or −inf logits) are exactly those with log S = −inf
+    keep = log_s != -math.inf
+    s = torch.exp(log_s)
+    if use_kernels(log_s) and g.dtype == log_s.dtype and g.device == log_s.device:
+        return _from_np(_delegation.log_softmax_vjp(_np(s), _np(g), dim, where=_np(keep)))
+    out: Tensor = _derivatives.log_softmax_vjp(s, g, dim, where=keep)
+    return out
+
+
+@log_softmax_vjp.register_fake
+def _(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
+    return torch.empty_like(log_s)
+
+
+def _log_softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    ctx.dim = inputs[1]
+    ctx.save_for_backward(output)
+
+
+def _log_softmax_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+    (log_s,) = ctx.saved_tensors
+    return log_softmax_vjp(log_s, g, ctx.dim), None, None
+
+
+log_softmax.register_autograd(_log_softmax_backward, setup_context=_log_softmax_setup)
+
+
+def _log_softmax_vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    log_s, g, ctx.dim = inputs
+    ctx.save_for_backward(log_s, g)
+
+
+def _log_softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂log S = −h ⊙ S Σ_keep g
+    log_s, g = ctx.saved_tensors
+    dim: int = ctx.dim
+    keep = log_s != -math.inf
+    s = torch.exp(log_s)
+    h = _keep_only(h, keep)
+    dlog_s = dg = None
+    if ctx.needs_input_grad[1]:
+        dg = _keep_only(h - (h * s).sum(dim, keepdim=True), keep)
+    if ctx.needs_input_grad[0]:
+        dlog_s = -h * s * _keep_only(g, keep).sum(dim, keepdim=True)
+    return dlog_s, dg, None
+
+
+log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_softmax_vjp_setup)
+
+
+# --- logsumexp -------------------------------------------------------------
+
+
+@torch.library.custom_op("softgrad::logsumexp", mutates_args=())
+def logsumexp(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    r""":math:`\log\sum_j e^{x_j}` along ``dim``, the axis kept with length 1."""
+    if use_kernels(x):
+        out = _delegation.logsumexp(_np(x), dim, where=_np(where), keepdims=True)
+        return _from_np(out)
+    ref: Tensor = _softmax.logsumexp(x, dim, where=where, keepdims=True)
+    return ref
+
+
+@logsumexp.register_fake
+def _(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    shape = list(x.shape)
+    shape[dim] = 1
+    return x.new_empty(shape)
+
+
+def _logsumexp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    x, ctx.dim, where = inputs
+    ctx.save_for_backward(x, where)
+
+
+def _logsumexp_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+    # ∂ LSE / ∂x = S(x): recomputed by the softmax op, so the second derivative is its VJP
+    x, where = ctx.saved_tensors
+    return g * softmax(x, ctx.dim, where), None, None
+
+
+logsumexp.register_autograd(_logsumexp_backward, setup_context=_logsumexp_setup)
+
+
+# --- cross-entropy ---------------------------------------------------------
+
+
+@torch.library.custom_op("softgrad::cross_entropy", mutates_args=())
+def cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    dim: int,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> tuple[Tensor, Tensor]:
+    """The loss and its gradient with respect to the logits, from one fused pass."""
+    kw: dict[str, Any] = {
+        "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing,
+        "reduction": reduction,
+    }
+    if use_kernels(logits) and target.device.type == "cpu":
+        loss, grad = _delegation.cross_entropy_and_grad(
+            _np(logits), _np(target), dim, weight=_np(weight), **kw
+        )
+        return _from_np(loss), _from_np(grad)
+    ref_loss, ref_grad = _losses.cross_entropy_and_grad(logits, target, dim, weight=weight, **kw)
+    return ref_loss, ref_grad
+
+
+@cross_entropy.register_fake
+def _(
+    logits: Tensor,
+    target: Tensor,
+    dim: int,
+    weight: Tensor | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> tuple[Tensor, Tensor]:
+    if reduction != "none":
+        shape: list[int] = []
+    else:
+        shape = list(logits.shape)
+        del shape[dim]
+    return logits.new_empty(shape), torch.empty_like(logits)
+
+
+def _ce_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+    logits, target, dim, weight, ignore_index, label_smoothing, reduction = inputs
+    ctx.options = (dim, ignore_index, label_smoothing, reduction)
+    ctx.save_for_backward(logits, target, weight, output[1])
+
+
+def _ce_backward(ctx: Any, g_loss: Tensor, _g_grad: Tensor | None) -> tuple[Any, ...]:
+    logits, target, weight, grad = ctx.saved_tensors
+    dim, _, _, reduction = ctx.options
+    g = g_loss.unsqueeze(dim) if reduction == "none" else g_loss
+    dlogits = scaled_gradient(logits, target, weight, grad, g, *ctx.options)
+    return dlogits, None, None, None, None, None, None
+
+
+cross_entropy.register_autograd(_ce_backward, setup_context=_ce_setup)
+
+
+@torch.library.custom_op("softgrad::cross_entropy_scaled_gradient", mutates_args=())
+def scaled_gradient(
+    logits: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    grad: Tensor,
+    g: Tensor,
+    dim: int,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> Tensor:
+    """``g ⋅ grad``: the backward of cross-entropy (``g`` broadcasts over the class axis)."""
+    return grad * g
+
+
+@scaled_gradient.register_fake
+def _(
+    logits: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    grad: Tensor,
+    g: Tensor,
+    dim: int,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> Tensor:
+    return torch.empty_like(grad)
+
+
+def _scaled_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    logits, target, weight, grad, g, *options = inputs
+    ctx.options = options
+    ctx.save_for_backward(logits, target, weight, grad, g)
+
+
+def _scaled_backward(ctx: Any, h: Tensor) -> tuple[Any, ...]:
+    # out = g ⋅ ∇ℓ(z):  ∂/∂z = g ⋅ H h (the closed-form Hessian product),  ∂/∂g = ⟨∇ℓ, h⟩
+    logits, target, weight, grad, g = ctx.saved_tensors
+    dim, ignore_index, label_smoothing, reduction = ctx.options
+    dlogits = dg = None
+    if ctx.needs_input_grad[0]:
+        dlogits = _losses.cross_entropy_hvp(
+            logits,
+            target,
+            g * h,
+            dim,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
+    if ctx.needs_input_grad[4]:
+        dg = (grad * h).sum(dim, keepdim=True) if reduction == "none" else (grad * h).sum()
+    return dlogits, None, None, None, dg, None, None, None, None
+
+
+scaled_gradient.register_autograd(_scaled_backward, setup_context=_scaled_setup)
