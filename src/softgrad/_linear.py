@@ -88,6 +88,16 @@ class _Head:
     dtypes: tuple[Any, Any, Any]  # h's, weight's and bias's dtype for the results
 
 
+def _inspectable(x: Array) -> bool:
+    """True when ``x``'s values can be read now (not a JAX tracer, lazy Dask or ``torch.compile`` trace)."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        # inside a compiled graph labels are not range-checked: reading one breaks the graph
+        return not torch.compiler.is_compiling()
+    return is_concrete(x)
+
+
 def _float_option(name: str, value: Any, lo: float, hi: float, fix: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         msg = f"{name} must be a float, got {value!r}; {fix}"
@@ -192,7 +202,7 @@ def _check(
     b2 = bias if b2 is None and bias is not None else b2
     y = xp.reshape(target, (n,))
     counted = y != ignore_index
-    if is_concrete(y) and n:
+    if _inspectable(y) and n:
         bad = xp.logical_and(counted, xp.logical_or(y < 0, y >= k))
         if bool(xp.any(bad)):
             lo = int(xp.min(xp.where(bad, y, xp.zeros_like(y))))
@@ -208,7 +218,7 @@ def _check(
     wy = xp.astype(counted, dt)
     if class_weight is not None:
         cw = xp.astype(class_weight, dt)
-        if is_concrete(cw) and (
+        if _inspectable(cw) and (
             not bool(xp.all(xp.isfinite(cw))) or bool(xp.any(cw < constant(xp, 0.0, cw)))
         ):
             msg = "class_weight must be finite and non-negative; got NaN, inf or a negative weight"
