@@ -225,8 +225,13 @@ def _check(
             raise ValueError(msg)
         sum_w = xp.sum(cw)
         wy = wy * xp.take(cw, y, axis=0)
-    blocks = (_block("block_rows", block_rows, BLOCK_ROWS), _block("block_vocab", block_vocab, BLOCK_VOCAB))
-    return _Head(xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks, lead, dtypes)
+    blocks = (
+        _block("block_rows", block_rows, BLOCK_ROWS),
+        _block("block_vocab", block_vocab, BLOCK_VOCAB),
+    )
+    return _Head(
+        xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks, lead, dtypes
+    )
 
 
 # ---------------------------------------------------------------- dispatch ---
@@ -278,7 +283,9 @@ def _primitive(hd: _Head, *, differentiable: bool) -> tuple[Array, Array, Array]
     return _ref.linear_lse(hd.xp, hd.h, hd.weight, hd.bias, hd.y, **kw)
 
 
-def _backward(hd: _Head, lse: Array, coef: tuple[Array, Array, Array]) -> tuple[Array, Array, Array | None]:
+def _backward(
+    hd: _Head, lse: Array, coef: tuple[Array, Array, Array]
+) -> tuple[Array, Array, Array | None]:
     kw: dict[str, Any] = {
         "softcap": hd.softcap,
         "class_weight": hd.class_weight,
@@ -347,9 +354,7 @@ def _coefficients(hd: _Head, lse: Array, grad_output: Array | None) -> tuple[Arr
     xp, eps, k = hd.xp, hd.eps, hd.weight.shape[0]
     c = xp.astype(hd.counted, lse.dtype)
     g = constant(xp, 1.0, lse) if grad_output is None else grad_output
-    if hd.reduction == "none":
-        g_ce = g_z = c * g
-    elif hd.reduction == "sum":
+    if hd.reduction == "none" or hd.reduction == "sum":
         g_ce = g_z = c * g
     else:
         d_ce, d_z = _denominators(hd)

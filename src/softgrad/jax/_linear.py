@@ -41,7 +41,12 @@ def _logits(hb: Array, wk: Array, bk: Array | None, softcap: float | None) -> Ar
 
 
 def _vocab_blocks(
-    weight: Array, bias: Array | None, cw: Array | None, block: int, step: Callable[..., Any], carry: Any
+    weight: Array,
+    bias: Array | None,
+    cw: Array | None,
+    block: int,
+    step: Callable[..., Any],
+    carry: Any,
 ) -> Any:
     """Fold ``step(carry, k0, W_k, b_k, w_k)`` over the vocabulary blocks (scan, then the tail)."""
     k = weight.shape[0]
@@ -52,18 +57,32 @@ def _vocab_blocks(
 
     def body(c: Any, i: Any) -> tuple[Any, None]:
         k0 = i * block
-        return step(c, k0, window(weight, k0, block), window(bias, k0, block), window(cw, k0, block)), None
+        return step(
+            c, k0, window(weight, k0, block), window(bias, k0, block), window(cw, k0, block)
+        ), None
 
     if full:
         carry, _ = lax.scan(body, carry, jnp.arange(full))
     if tail:
         k0 = full * block
-        carry = step(carry, k0, weight[k0:], None if bias is None else bias[k0:], None if cw is None else cw[k0:])
+        carry = step(
+            carry,
+            k0,
+            weight[k0:],
+            None if bias is None else bias[k0:],
+            None if cw is None else cw[k0:],
+        )
     return carry
 
 
 def _lse_rows(
-    hb: Array, weight: Array, bias: Array | None, cw: Array | None, softcap: float | None, smoothing: bool, bv: int
+    hb: Array,
+    weight: Array,
+    bias: Array | None,
+    cw: Array | None,
+    softcap: float | None,
+    smoothing: bool,
+    bv: int,
 ) -> tuple[Array, Array]:
     def step(c: Any, k0: Any, wk: Array, bk: Array | None, wck: Array | None) -> Any:
         m, s, wz = c
@@ -74,7 +93,11 @@ def _lse_rows(
         return m, s, wz
 
     r = hb.shape[0]
-    start = (jnp.full((r,), -jnp.inf, hb.dtype), jnp.zeros((r,), hb.dtype), jnp.zeros((r,), hb.dtype))
+    start = (
+        jnp.full((r,), -jnp.inf, hb.dtype),
+        jnp.zeros((r,), hb.dtype),
+        jnp.zeros((r,), hb.dtype),
+    )
     m, s, wz = _vocab_blocks(weight, bias, cw, bv, step, start)
     return m + jnp.log(s), wz
 
@@ -88,7 +111,9 @@ def _forward(
     lse_parts, wz_parts = [], []
     if full:
         lse, wz = lax.map(
-            lambda i: _lse_rows(lax.dynamic_slice_in_dim(h, i * br, br), weight, bias, cw, softcap, smoothing, bv),
+            lambda i: _lse_rows(
+                lax.dynamic_slice_in_dim(h, i * br, br), weight, bias, cw, softcap, smoothing, bv
+            ),
             jnp.arange(full),
         )
         lse_parts.append(lse.reshape(-1))
@@ -121,7 +146,9 @@ def linear_lse_backward(
     n = h.shape[0]
     br, bv = block_rows, block_vocab
 
-    def row_block(hb: Array, yb: Array, lb: Array, cb: tuple[Array, ...], dw: Array, db: Array) -> Any:
+    def row_block(
+        hb: Array, yb: Array, lb: Array, cb: tuple[Array, ...], dw: Array, db: Array
+    ) -> Any:
         def step(c: Any, k0: Any, wk: Array, bk: Array | None, wck: Array | None) -> Any:
             dhb, dw, db = c
             u = _logits(hb, wk, bk, softcap)
@@ -129,7 +156,11 @@ def linear_lse_backward(
             size = wk.shape[0]
             dwk = lax.dynamic_slice_in_dim(dw, k0, size) + g.T @ hb
             dbk = lax.dynamic_slice_in_dim(db, k0, size) + jnp.sum(g, axis=0)
-            return dhb + g @ wk, lax.dynamic_update_slice_in_dim(dw, dwk, k0, 0), lax.dynamic_update_slice_in_dim(db, dbk, k0, 0)
+            return (
+                dhb + g @ wk,
+                lax.dynamic_update_slice_in_dim(dw, dwk, k0, 0),
+                lax.dynamic_update_slice_in_dim(db, dbk, k0, 0),
+            )
 
         return _vocab_blocks(weight, bias, class_weight, bv, step, (jnp.zeros_like(hb), dw, db))
 
@@ -176,7 +207,12 @@ def linear_lse(
     ``class_weight`` are constants of the rule.
     """
     cw = class_weight
-    options = {"softcap": softcap, "class_weight": cw, "block_rows": block_rows, "block_vocab": block_vocab}
+    options = {
+        "softcap": softcap,
+        "class_weight": cw,
+        "block_rows": block_rows,
+        "block_vocab": block_vocab,
+    }
 
     @jax.custom_vjp
     def primitive(h: Array, weight: Array, bias: Array | None) -> tuple[Array, Array, Array]:

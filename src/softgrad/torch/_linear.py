@@ -36,7 +36,9 @@ __all__ = ["LinearCrossEntropyHead", "linear_lse", "linear_lse_backward", "linea
 
 
 def _numpy_path(h: Tensor) -> bool:
-    return h.device.type == "cpu" and h.dtype in (torch.float32, torch.float64) and _kernels.enabled()
+    return (
+        h.device.type == "cpu" and h.dtype in (torch.float32, torch.float64) and _kernels.enabled()
+    )
 
 
 def _np(t: Tensor | None) -> np.ndarray | None:
@@ -81,7 +83,9 @@ def _lse_op(
 
 
 @_lse_op.register_fake
-def _(h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor]:
+def _(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, *args: Any
+) -> tuple[Tensor, Tensor, Tensor]:
     n = h.shape[0]
     return h.new_empty(n), h.new_empty(n), h.new_empty(n)
 
@@ -108,7 +112,14 @@ def _backward_op(
 
         coef = (_np(alpha), _np(beta), _np(gamma))
         dh, dw, db = kernel.linear_backward(
-            _np(h), _np(weight), _np(bias), _np(y), _np(lse), coef, class_weight=_np(class_weight), **kw
+            _np(h),
+            _np(weight),
+            _np(bias),
+            _np(y),
+            _np(lse),
+            coef,
+            class_weight=_np(class_weight),
+            **kw,
         )  # type: ignore[arg-type]
         dbt = torch.from_numpy(db) if db is not None else h.new_empty(0)
         return torch.from_numpy(dh), torch.from_numpy(dw), dbt
@@ -121,7 +132,11 @@ def _backward_op(
 
 @_backward_op.register_fake
 def _(h: Tensor, weight: Tensor, bias: Tensor | None, *args: Any) -> tuple[Tensor, Tensor, Tensor]:
-    return torch.empty_like(h), torch.empty_like(weight), h.new_empty(0 if bias is None else bias.shape[0])
+    return (
+        torch.empty_like(h),
+        torch.empty_like(weight),
+        h.new_empty(0 if bias is None else bias.shape[0]),
+    )
 
 
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -130,13 +145,17 @@ def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     ctx.options = (softcap, block_rows, block_vocab)
 
 
-def _lse_backward(ctx: Any, g_lse: Tensor | None, g_zy: Tensor | None, g_wz: Tensor | None) -> tuple[Any, ...]:
+def _lse_backward(
+    ctx: Any, g_lse: Tensor | None, g_zy: Tensor | None, g_wz: Tensor | None
+) -> tuple[Any, ...]:
     h, weight, bias, y, class_weight, lse = ctx.saved_tensors
     zeros = torch.zeros_like(lse)
     alpha = zeros if g_lse is None else g_lse
     beta = zeros if g_zy is None else -g_zy
     gamma = zeros if g_wz is None else -g_wz
-    dh, dw, db = _backward_op(h, weight, bias, y, lse, alpha, beta, gamma, class_weight, *ctx.options)
+    dh, dw, db = _backward_op(
+        h, weight, bias, y, lse, alpha, beta, gamma, class_weight, *ctx.options
+    )
     return dh, dw, (db if bias is not None else None), None, None, None, None, None, None
 
 
@@ -162,7 +181,9 @@ def linear_lse(
     return out
 
 
-def linear_lse_raw(h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, **kw: Any) -> tuple[Tensor, Tensor, Tensor]:
+def linear_lse_raw(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, **kw: Any
+) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`linear_lse` without recording autograd history."""
     with torch.no_grad():
         return linear_lse(h, weight, bias, y, **kw)
@@ -242,7 +263,9 @@ class LinearCrossEntropyHead(torch.nn.Module):
         """The loss of the hidden states ``h`` (..., D) for the integer ``target`` (...)."""
         from softgrad._linear import linear_cross_entropy
 
-        out: Tensor = linear_cross_entropy(h, self.weight, target, bias=self.bias, **self.loss_options)
+        out: Tensor = linear_cross_entropy(
+            h, self.weight, target, bias=self.bias, **self.loss_options
+        )
         return out
 
     def extra_repr(self) -> str:
@@ -250,4 +273,3 @@ class LinearCrossEntropyHead(torch.nn.Module):
         return f"in_features={d}, num_classes={k}, bias={self.bias is not None}" + "".join(
             f", {k_}={v!r}" for k_, v in self.loss_options.items()
         )
-
