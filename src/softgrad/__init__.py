@@ -18,6 +18,8 @@ from softgrad._delegation import softmax_vjp as softmax_vjp
 from softgrad._gradcheck import GradcheckError as GradcheckError
 from softgrad._gradcheck import GradcheckResult as GradcheckResult
 from softgrad._gradcheck import gradcheck as gradcheck
+from softgrad._linear import linear_cross_entropy as linear_cross_entropy
+from softgrad._linear import linear_cross_entropy_and_grad as linear_cross_entropy_and_grad
 
 __all__ = [
     "GradcheckError",
@@ -27,6 +29,8 @@ __all__ = [
     "cross_entropy_and_grad",
     "cross_entropy_hvp",
     "gradcheck",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "log_softmax",
     "log_softmax_jacobian",
     "log_softmax_jvp",

@@ -1,0 +1,194 @@
+r"""NumPy kernel of ``linear_cross_entropy``: BLAS for the block products, numba for the rest.
+
+Same two passes as the reference (``softgrad._agnostic._linear``), on one
+preallocated buffer of ``block_rows × block_vocab`` logits:
+
+* the block product :math:`u = h_b W_k^\top` goes to BLAS through
+  ``np.matmul(..., out=buffer)`` (threaded: every core busy);
+* the elementwise work on that block is one numba loop per row, run with
+  ``prange`` over the rows: the softcap, the online max/sum rescaling and the
+  smoothing term in :func:`lse_block`; :math:`S`, :math:`G` and the softcap's
+  derivative, written over the logits in place, in :func:`grad_block`;
+* :math:`G` then goes back to BLAS: ``dh_b += G W_k`` and ``dW_k += Gᵀ h_b``
+  (``np.matmul(..., out=)`` into a second buffer, then an in-place add).
+
+Per-row accumulators (max, sum, smoothing term) are float64 whatever the
+input dtype; :math:`e^{z - m}` uses :func:`~softgrad.kernels._exp.fast_exp`
+(arguments are never positive). The row-block loop is outermost in both passes,
+so a Dask version can call these functions on each block of rows and sum the
+``dW`` of the blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from softgrad.kernels._exp import fast_exp
+
+__all__ = ["grad_block", "linear_backward", "linear_lse", "lse_block"]
+
+_FM = {"contract", "reassoc", "nsz"}
+
+
+@njit(parallel=True, fastmath=_FM, cache=True)
+def lse_block(u, m, s, wz, w, has_w, smoothing, cap):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Cap ``u`` in place (``cap > 0``) and merge its rows into (m, s) and wz."""
+    one = u.dtype.type(1.0)
+    for i in prange(u.shape[0]):
+        row = u[i]
+        mx = -np.inf
+        if cap > 0:
+            c = u.dtype.type(cap)
+            for j in range(row.shape[0]):
+                row[j] = c * math.tanh(row[j] / c)
+        for j in range(row.shape[0]):
+            mx = max(mx, row[j])
+        m_new = max(m[i], mx)
+        mt = u.dtype.type(m_new)
+        acc = u.dtype.type(0.0)
+        for j in range(row.shape[0]):
+            acc += fast_exp(row[j] - mt)
+        s[i] = s[i] * math.exp(m[i] - m_new) + acc
+        m[i] = m_new
+        if smoothing:
+            t = u.dtype.type(0.0)
+            for j in range(row.shape[0]):
+                t += row[j] * (w[j] if has_w else one)
+            wz[i] += t
+
+
+@njit(parallel=True, fastmath={"contract"}, cache=True)
+def grad_block(u, lse, alpha, beta, gamma, w, has_w, y_local, cap):  # type: ignore[no-untyped-def]  # pragma: no cover
+    r"""Overwrite ``u`` with :math:`(\alpha S - \beta e_y - \gamma w) \odot (1 - (z/c)^2)`."""
+    one = u.dtype.type(1.0)
+    for i in prange(u.shape[0]):
+        row = u[i]
+        a = u.dtype.type(alpha[i])
+        gm = u.dtype.type(gamma[i])
+        lt = u.dtype.type(lse[i])
+        yl = y_local[i]
+        hit = 0 <= yl < row.shape[0]
+        slope_y = one
+        if cap > 0:
+            c = u.dtype.type(cap)
+            if hit:
+                t = math.tanh(row[yl] / c)
+                slope_y = one - t * t
+            for j in range(row.shape[0]):
+                t = math.tanh(row[j] / c)
+                g = a * fast_exp(c * t - lt) - gm * (w[j] if has_w else one)
+                row[j] = g * (one - t * t)
+        else:
+            for j in range(row.shape[0]):
+                row[j] = a * fast_exp(row[j] - lt) - gm * (w[j] if has_w else one)
+        if hit:
+            # the target's −β carries the same softcap derivative as the rest
+            row[yl] -= u.dtype.type(beta[i]) * slope_y
+
+
+def _spans(n: int, block: int) -> list[tuple[int, int]]:
+    return [(i, min(i + block, n)) for i in range(0, n, block)]
+
+
+def _product(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` written into the front of the flat buffer ``buf`` (contiguous)."""
+    out = buf[: a.shape[0] * b.shape[1]].reshape(a.shape[0], b.shape[1])
+    np.matmul(a, b, out=out)
+    return out
+
+
+def linear_lse(
+    h: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    *,
+    softcap: float | None,
+    class_weight: np.ndarray | None,
+    smoothing: bool,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As ``softgrad._agnostic._linear.linear_lse``, on NumPy arrays (float32/float64)."""
+    n, k = h.shape[0], weight.shape[0]
+    dt = h.dtype
+    lse = np.empty(n, dtype=dt)
+    wz_all = np.zeros(n, dtype=dt)
+    buf = np.empty(min(block_rows, n) * min(block_vocab, k), dtype=dt)
+    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    cap = 0.0 if softcap is None else float(softcap)
+    for r0, r1 in _spans(n, block_rows):
+        hb = h[r0:r1]
+        m = np.full(r1 - r0, -np.inf)
+        s = np.zeros(r1 - r0)
+        wz = np.zeros(r1 - r0)
+        for k0, k1 in _spans(k, block_vocab):
+            u = _product(buf, hb, weight[k0:k1].T)
+            if bias is not None:
+                u += bias[k0:k1]
+            wk = w[k0:k1] if class_weight is not None else w
+            lse_block(u, m, s, wz, wk, class_weight is not None, smoothing, cap)
+        with np.errstate(divide="ignore"):
+            lse[r0:r1] = m + np.log(s)
+        wz_all[r0:r1] = wz
+    zy = np.einsum("ij,ij->i", h, weight[y]) if n else np.zeros(0, dtype=dt)
+    if bias is not None:
+        zy += bias[y]
+    if softcap is not None:
+        zy = softcap * np.tanh(zy / softcap)
+    return lse, zy.astype(dt, copy=False), wz_all
+
+
+def linear_backward(
+    h: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    lse: np.ndarray,
+    coef: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    softcap: float | None,
+    class_weight: np.ndarray | None,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """As ``softgrad._agnostic._linear.linear_backward``, on NumPy arrays."""
+    n, k = h.shape[0], weight.shape[0]
+    dt = h.dtype
+    dh = np.zeros_like(h)
+    dw = np.zeros_like(weight, dtype=dt)
+    db = None if bias is None else np.zeros(k, dtype=dt)
+    if n == 0 or k == 0:
+        return dh, dw, db
+    buf = np.empty(min(block_rows, n) * min(block_vocab, k), dtype=dt)
+    tmp = np.empty(max(min(block_rows, n), min(block_vocab, k)) * h.shape[1], dtype=dt)
+    alpha, beta, gamma = (np.ascontiguousarray(c, dtype=np.float64) for c in coef)
+    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    cap = 0.0 if softcap is None else float(softcap)
+    for r0, r1 in _spans(n, block_rows):
+        hb = h[r0:r1]
+        for k0, k1 in _spans(k, block_vocab):
+            wk = weight[k0:k1]
+            u = _product(buf, hb, wk.T)
+            if bias is not None:
+                u += bias[k0:k1]
+            y_local = y[r0:r1] - k0
+            grad_block(
+                u,
+                lse[r0:r1],
+                alpha[r0:r1],
+                beta[r0:r1],
+                gamma[r0:r1],
+                w[k0:k1] if class_weight is not None else w,
+                class_weight is not None,
+                y_local,
+                cap,
+            )
+            dh[r0:r1] += _product(tmp, u, wk)
+            dw[k0:k1] += _product(tmp, u.T, hb)
+            if db is not None:
+                db[k0:k1] += u.sum(axis=0)
+    return dh, dw, db

@@ -1,0 +1,275 @@
+r"""PyTorch operator and ``nn.Module`` head for the blocked linear cross-entropy.
+
+The operator ``softgrad::linear_lse`` (a ``torch.library.custom_op``: opaque
+to ``torch.compile``, with a fake implementation for tracing) returns, per
+row of ``h``, the three numbers every loss option is built from
+(``softgrad._linear`` explains the design):
+
+.. math::
+
+    \mathrm{lse}_i = \log\textstyle\sum_c e^{z_{ic}},\quad z_{iy_i},\quad
+    \textstyle\sum_c w_c z_{ic}, \qquad z = \operatorname{cap}(hW^\top + b),
+
+without the N × K logits. Its backward, ``softgrad::linear_lse_backward``,
+is the blocked gradient pass with
+:math:`\partial L/\partial z = g_{\mathrm{lse}}\,S + g_{z_y}\,e_y + g_{wz}\,w`;
+it runs after autograd knows the upstream gradient, so
+``reduction="none"`` with any per-token gradient is exact.
+
+CPU float32/float64 tensors run the NumPy kernel (numba + BLAS) on the
+tensors' own memory; tensors on any other device (CUDA), or with the kernels
+switched off, run the same blocking in torch operations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from softgrad import kernels as _kernels
+from softgrad._agnostic import _linear as _ref
+
+__all__ = ["LinearCrossEntropyHead", "linear_lse", "linear_lse_backward", "linear_lse_raw"]
+
+
+def _numpy_path(h: Tensor) -> bool:
+    return (
+        h.device.type == "cpu" and h.dtype in (torch.float32, torch.float64) and _kernels.enabled()
+    )
+
+
+def _np(t: Tensor | None) -> np.ndarray | None:
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def _xp() -> Any:
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+@torch.library.custom_op("softgrad::linear_lse", mutates_args=())
+def _lse_op(
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    y: Tensor,
+    class_weight: Tensor | None,
+    softcap: float,
+    smoothing: bool,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    cap = softcap if softcap > 0 else None
+    kw: dict[str, Any] = {
+        "softcap": cap,
+        "smoothing": smoothing,
+        "block_rows": block_rows,
+        "block_vocab": block_vocab,
+    }
+    if _numpy_path(h):
+        from softgrad.kernels import _linear as kernel
+
+        out = kernel.linear_lse(
+            _np(h), _np(weight), _np(bias), _np(y), class_weight=_np(class_weight), **kw
+        )  # type: ignore[arg-type]
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]
+    with torch.no_grad():
+        lse, zy, wz = _ref.linear_lse(_xp(), h, weight, bias, y, class_weight=class_weight, **kw)
+    return lse.clone(), zy.clone(), wz.clone()
+
+
+@_lse_op.register_fake
+def _(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, *args: Any
+) -> tuple[Tensor, Tensor, Tensor]:
+    n = h.shape[0]
+    return h.new_empty(n), h.new_empty(n), h.new_empty(n)
+
+
+@torch.library.custom_op("softgrad::linear_lse_backward", mutates_args=())
+def _backward_op(
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    y: Tensor,
+    lse: Tensor,
+    alpha: Tensor,
+    beta: Tensor,
+    gamma: Tensor,
+    class_weight: Tensor | None,
+    softcap: float,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    cap = softcap if softcap > 0 else None
+    kw: dict[str, Any] = {"softcap": cap, "block_rows": block_rows, "block_vocab": block_vocab}
+    if _numpy_path(h):
+        from softgrad.kernels import _linear as kernel
+
+        coef = (_np(alpha), _np(beta), _np(gamma))
+        dh, dw, db = kernel.linear_backward(
+            _np(h),
+            _np(weight),
+            _np(bias),
+            _np(y),
+            _np(lse),
+            coef,
+            class_weight=_np(class_weight),
+            **kw,
+        )  # type: ignore[arg-type]
+        dbt = torch.from_numpy(db) if db is not None else h.new_empty(0)
+        return torch.from_numpy(dh), torch.from_numpy(dw), dbt
+    with torch.no_grad():
+        dh, dw, db = _ref.linear_backward(
+            _xp(), h, weight, bias, y, lse, (alpha, beta, gamma), class_weight=class_weight, **kw
+        )
+    return dh.clone(), dw.clone(), (db.clone() if db is not None else h.new_empty(0))
+
+
+@_backward_op.register_fake
+def _(h: Tensor, weight: Tensor, bias: Tensor | None, *args: Any) -> tuple[Tensor, Tensor, Tensor]:
+    return (
+        torch.empty_like(h),
+        torch.empty_like(weight),
+        h.new_empty(0 if bias is None else bias.shape[0]),
+    )
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    h, weight, bias, y, class_weight, softcap, _smoothing, block_rows, block_vocab = inputs
+    ctx.save_for_backward(h, weight, bias, y, class_weight, output[0])
+    ctx.options = (softcap, block_rows, block_vocab)
+
+
+def _lse_backward(
+    ctx: Any, g_lse: Tensor | None, g_zy: Tensor | None, g_wz: Tensor | None
+) -> tuple[Any, ...]:
+    h, weight, bias, y, class_weight, lse = ctx.saved_tensors
+    zeros = torch.zeros_like(lse)
+    alpha = zeros if g_lse is None else g_lse
+    beta = zeros if g_zy is None else -g_zy
+    gamma = zeros if g_wz is None else -g_wz
+    dh, dw, db = _backward_op(
+        h, weight, bias, y, lse, alpha, beta, gamma, class_weight, *ctx.options
+    )
+    return dh, dw, (db if bias is not None else None), None, None, None, None, None, None
+
+
+_lse_op.register_autograd(_lse_backward, setup_context=_setup_context)
+
+
+def linear_lse(
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    y: Tensor,
+    *,
+    softcap: float | None,
+    class_weight: Tensor | None,
+    smoothing: bool,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The differentiable primitive: ``(lse, z_y, Σ w z)`` per row of ``h`` (N, D)."""
+    out: tuple[Tensor, Tensor, Tensor] = _lse_op(
+        h, weight, bias, y, class_weight, softcap or 0.0, smoothing, block_rows, block_vocab
+    )
+    return out
+
+
+def linear_lse_raw(
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, **kw: Any
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`linear_lse` without recording autograd history."""
+    with torch.no_grad():
+        return linear_lse(h, weight, bias, y, **kw)
+
+
+def linear_lse_backward(
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    y: Tensor,
+    lse: Tensor,
+    coef: tuple[Tensor, Tensor, Tensor],
+    *,
+    softcap: float | None,
+    class_weight: Tensor | None,
+    block_rows: int,
+    block_vocab: int,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    r"""The blocked gradient pass for :math:`\partial L/\partial z = \alpha S - \beta e_y - \gamma w`."""
+    with torch.no_grad():
+        dh, dw, db = _backward_op(
+            h, weight, bias, y, lse, *coef, class_weight, softcap or 0.0, block_rows, block_vocab
+        )
+    return dh, dw, (db if bias is not None else None)
+
+
+class LinearCrossEntropyHead(torch.nn.Module):
+    r"""A language-model head that returns the loss: ``nn.Linear`` + cross-entropy, logits never built.
+
+    Holds ``weight`` (K, D) and ``bias`` (K,) like ``torch.nn.Linear(D, K)``
+    (same initialisation) and calls :func:`softgrad.linear_cross_entropy`.
+
+    Parameters
+    ----------
+    in_features : int
+        D, the hidden size.
+    num_classes : int
+        K, the vocabulary size.
+    bias : bool, default True
+    device, dtype : optional
+        Where and how the parameters are created.
+    **loss_options
+        Fixed keyword arguments of :func:`softgrad.linear_cross_entropy`
+        (``ignore_index``, ``label_smoothing``, ``z_loss``, ``softcap``,
+        ``reduction``, ``class_weight``, ``block_rows``, ``block_vocab``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softgrad.torch import LinearCrossEntropyHead
+    >>> _ = torch.manual_seed(0)
+    >>> head = LinearCrossEntropyHead(16, 100, z_loss=1e-4)
+    >>> h = torch.randn(2, 8, 16, requires_grad=True)  # (batch, time, hidden)
+    >>> loss = head(h, torch.randint(0, 100, (2, 8)))
+    >>> loss.backward()
+    >>> head.weight.grad.shape, h.grad.shape
+    (torch.Size([100, 16]), torch.Size([2, 8, 16]))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        **loss_options: Any,
+    ) -> None:
+        super().__init__()
+        linear = torch.nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.weight = linear.weight
+        self.bias = linear.bias
+        self.loss_options = loss_options
+
+    def forward(self, h: Tensor, target: Tensor) -> Tensor:
+        """The loss of the hidden states ``h`` (..., D) for the integer ``target`` (...)."""
+        from softgrad._linear import linear_cross_entropy
+
+        out: Tensor = linear_cross_entropy(
+            h, self.weight, target, bias=self.bias, **self.loss_options
+        )
+        return out
+
+    def extra_repr(self) -> str:
+        k, d = self.weight.shape
+        return f"in_features={d}, num_classes={k}, bias={self.bias is not None}" + "".join(
+            f", {k_}={v!r}" for k_, v in self.loss_options.items()
+        )
