@@ -272,11 +272,11 @@ def _primitive(hd: _Head, *, differentiable: bool) -> tuple[Array, Array, Array]
         from softgrad.torch import _linear as bridge
 
         fn = bridge.linear_lse if differentiable else bridge.linear_lse_raw
-        return fn(hd.h, hd.weight, hd.bias, hd.y, **kw)  # type: ignore[no-any-return]
+        return fn(hd.h, hd.weight, hd.bias, hd.y, **kw)
     if family == "jax":
         from softgrad.jax import _linear as jbridge
 
-        return jbridge.linear_lse(hd.h, hd.weight, hd.bias, hd.y, **kw)  # type: ignore[no-any-return]
+        return jbridge.linear_lse(hd.h, hd.weight, hd.bias, hd.y, **kw)
     kernel = _numpy_kernel(hd) if family == "numpy" else None
     if kernel is not None:
         return kernel.linear_lse(hd.h, hd.weight, hd.bias, np.asarray(hd.y), **kw)  # type: ignore[no-any-return]
@@ -296,11 +296,11 @@ def _backward(
     if family == "torch":
         from softgrad.torch import _linear as bridge
 
-        return bridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)  # type: ignore[no-any-return]
+        return bridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)
     if family == "jax":
         from softgrad.jax import _linear as jbridge
 
-        return jbridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)  # type: ignore[no-any-return]
+        return jbridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)
     kernel = _numpy_kernel(hd) if family == "numpy" else None
     if kernel is not None:
         return kernel.linear_backward(hd.h, hd.weight, hd.bias, np.asarray(hd.y), lse, coef, **kw)  # type: ignore[no-any-return]

@@ -193,7 +193,7 @@ def linear_backward(
                 u = u + bias[None, k0:k1]
             part = tuple(c[r0:r1] for c in coef)
             w = None if class_weight is None else class_weight[k0:k1]
-            g = block_grad(xp, u, lse[r0:r1], part, w, y[r0:r1] - k0, softcap)  # type: ignore[arg-type]
+            g = block_grad(xp, u, lse[r0:r1], part, w, y[r0:r1] - k0, softcap)
             dh[i] = g @ wk if dh[i] is None else dh[i] + g @ wk
             dwk = dwk + xp.matrix_transpose(g) @ hb
             dbk = dbk + xp.sum(g, axis=0)

@@ -152,7 +152,7 @@ def linear_lse_backward(
         def step(c: Any, k0: Any, wk: Array, bk: Array | None, wck: Array | None) -> Any:
             dhb, dw, db = c
             u = _logits(hb, wk, bk, softcap)
-            g = _ref.block_grad(jnp, u, lb, cb, wck, yb - k0, softcap)  # type: ignore[arg-type]
+            g = _ref.block_grad(jnp, u, lb, cb, wck, yb - k0, softcap)
             size = wk.shape[0]
             dwk = lax.dynamic_slice_in_dim(dw, k0, size) + g.T @ hb
             dbk = lax.dynamic_slice_in_dim(db, k0, size) + jnp.sum(g, axis=0)

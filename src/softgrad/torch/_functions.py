@@ -237,12 +237,7 @@ def logsumexp(
 
 
 def _options(ignore_index: Any, label_smoothing: Any, reduction: Any) -> None:
-    _losses._check_options(label_smoothing, reduction)
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        msg = f"ignore_index must be an int or None, got {ignore_index!r}"
-        raise TypeError(msg)
+    _losses._check_options(label_smoothing, reduction, ignore_index)
 
 
 def _as_float(a: Tensor | None, dtype: torch.dtype) -> Tensor | None:
@@ -259,7 +254,7 @@ def cross_entropy(
     axis: int = -1,
     *,
     weight: Tensor | None = None,
-    ignore_index: int | None = None,
+    ignore_index: int | None = _losses.DEFAULT_IGNORE_INDEX,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> Tensor:

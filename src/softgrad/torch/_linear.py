@@ -75,7 +75,7 @@ def _lse_op(
 
         out = kernel.linear_lse(
             _np(h), _np(weight), _np(bias), _np(y), class_weight=_np(class_weight), **kw
-        )  # type: ignore[arg-type]
+        )
         return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]
     with torch.no_grad():
         lse, zy, wz = _ref.linear_lse(_xp(), h, weight, bias, y, class_weight=class_weight, **kw)
@@ -120,7 +120,7 @@ def _backward_op(
             coef,
             class_weight=_np(class_weight),
             **kw,
-        )  # type: ignore[arg-type]
+        )
         dbt = torch.from_numpy(db) if db is not None else h.new_empty(0)
         return torch.from_numpy(dh), torch.from_numpy(dw), dbt
     with torch.no_grad():
