@@ -182,10 +182,18 @@ class TestForward:
             softgrad.log_softmax(x, where=np.ones((4,), dtype=bool))
 
     def test_non_numpy_input_uses_reference(self, calls: Counter[str]) -> None:
+        xps = pytest.importorskip("array_api_strict")
+        got = softgrad.softmax(xps.zeros((2, 3)))
+        assert not isinstance(got, np.ndarray)
+        assert calls["forward_rows"] == 0
+
+    def test_torch_cpu_tensor_runs_the_kernel_through_the_bridge(self, calls: Counter[str]) -> None:
+        # issue 9: softgrad.softmax(t) routes to softgrad.torch, whose CPU path
+        # runs the numba kernel on the tensor's memory
         torch = pytest.importorskip("torch")
         got = softgrad.softmax(torch.zeros(2, 3))
         assert isinstance(got, torch.Tensor)
-        assert calls["forward_rows"] == 0
+        assert calls["forward_rows"] == 1
 
 
 # --------------------------------------------------------------------- vjp ---
