@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import math
 
-from softgrad._agnostic._softmax import softmax
+from softgrad._agnostic._docs import fill_doc
+from softgrad._agnostic._softmax import checked, softmax
 from softgrad._lib._array import (
     Array,
     Namespace,
     array_namespace,
     constant,
     device,
-    normalize_axis,
     to_compute,
-    validate_where,
 )
 
 __all__ = [
@@ -40,6 +39,22 @@ __all__ = [
     "softmax_jvp",
     "softmax_vjp",
 ]
+
+
+_DOC = fill_doc(
+    x_axis="""
+        x : array, shape (..., n, ...)
+            Logits.
+        axis : int, default -1
+            The softmax axis.
+        """,
+    axis_where="""
+        axis : int, default -1
+            The softmax axis.
+        where : bool array, optional
+            Entries included in the forward pass; the result is 0 elsewhere.
+        """,
+)
 
 
 def _included(xp: Namespace, x: Array, where: Array | None) -> Array:
@@ -56,31 +71,27 @@ def _zero_outside(xp: Namespace, where: Array | None, a: Array) -> Array:
 def _prepare_pair(
     s: Array, v: Array, axis: int, where: Array | None, names: tuple[str, str]
 ) -> tuple[Namespace, Array, Array, int, Array | None, object]:
-    xp = array_namespace(s, v, where, names=(*names, "where"))
-    s, out_dtype = to_compute(xp, s, name=names[0])
-    v, _ = to_compute(xp, v, name=names[1])
-    if v.dtype != s.dtype:
-        v = xp.astype(v, s.dtype)
+    array_namespace(s, v, where, names=(*names, "where"))  # both arrays of one library
     if tuple(s.shape) != tuple(v.shape):
         msg = (
             f"{names[0]} and {names[1]} must have the same shape, got {tuple(s.shape)} and "
             f"{tuple(v.shape)}"
         )
         raise ValueError(msg)
-    axis = normalize_axis(axis, s.ndim)
-    where = validate_where(xp, where, tuple(s.shape))
+    xp, s, out_dtype, axis, where = checked(s, axis, where, name=names[0])
+    v, _ = to_compute(xp, v, name=names[1])
+    if v.dtype != s.dtype:
+        v = xp.astype(v, s.dtype)
     return xp, s, v, axis, where, out_dtype
 
 
+@_DOC
 def softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""The full Jacobian of :func:`softmax`, :math:`J = \operatorname{diag}(S) - S S^\top`.
 
     Parameters
     ----------
-    x : array, shape (..., n, ...)
-        Logits.
-    axis : int, default -1
-        The softmax axis.
+    {{x_axis}}
     where : bool array broadcastable to ``x.shape``, optional
         Entries to include (as in :func:`softmax`).
 
@@ -117,15 +128,13 @@ def softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = None)
     return s[..., :, None] * (eye - s[..., None, :])
 
 
+@_DOC
 def log_softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""The full Jacobian of :func:`log_softmax`, :math:`\delta_{ij} - S_j`.
 
     Parameters
     ----------
-    x : array, shape (..., n, ...)
-        Logits.
-    axis : int, default -1
-        The softmax axis.
+    {{x_axis}}
     where : bool array broadcastable to ``x.shape``, optional
         Entries to include.
 
@@ -151,17 +160,16 @@ def log_softmax_jacobian(x: Array, /, axis: int = -1, *, where: Array | None = N
     array([[ 0.5, -0.5],
            [-0.5,  0.5]])
     """
-    xp = array_namespace(x, where, names=("x", "where"))
-    xc, _ = to_compute(xp, x)
-    ax = normalize_axis(axis, xc.ndim)
+    xp, xc, _, ax, mask = checked(x, axis, where)
     s = softmax(x, ax, where=where)
-    keep = _included(xp, xc, validate_where(xp, where, tuple(xc.shape)))
+    keep = _included(xp, xc, mask)
     s = xp.moveaxis(s, ax, -1)
     keep = xp.astype(xp.moveaxis(keep, ax, -1), s.dtype)
     eye = xp.eye(s.shape[-1], dtype=s.dtype, device=device(s))
     return (eye - s[..., None, :]) * keep[..., :, None] * keep[..., None, :]
 
 
+@_DOC
 def softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""Vector–Jacobian product of softmax, :math:`g^\top J = s \odot (g - \langle g, s\rangle)`.
 
@@ -177,10 +185,7 @@ def softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = 
         The softmax output (what the forward pass saved).
     g : array, same shape as ``s``
         Upstream gradient :math:`\partial L / \partial S`.
-    axis : int, default -1
-        The softmax axis.
-    where : bool array, optional
-        Entries included in the forward pass; the result is 0 elsewhere.
+    {{axis_where}}
 
     Returns
     -------
@@ -210,6 +215,7 @@ def softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = 
     return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
+@_DOC
 def softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""Jacobian–vector product of softmax, :math:`J v = s \odot (v - \langle s, v\rangle)`.
 
@@ -219,10 +225,7 @@ def softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | None = 
         The softmax output.
     v : array, same shape as ``s``
         Tangent (a direction in logit space).
-    axis : int, default -1
-        The softmax axis.
-    where : bool array, optional
-        Entries included in the forward pass; the result is 0 elsewhere.
+    {{axis_where}}
 
     Returns
     -------
@@ -266,7 +269,7 @@ def log_softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | Non
     Returns
     -------
     array, same shape as ``s``
-        :math:`\partial L / \partial x`.
+        :math:`\partial L / \partial x`, 0 at the excluded entries.
 
     Notes
     -----
@@ -288,6 +291,7 @@ def log_softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | Non
     return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
+@_DOC
 def log_softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""Jacobian–vector product of log_softmax, :math:`v - \langle s, v\rangle`.
 
@@ -297,10 +301,7 @@ def log_softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | Non
         The softmax output.
     v : array, same shape as ``s``
         Tangent.
-    axis : int, default -1
-        The softmax axis.
-    where : bool array, optional
-        Entries included in the forward pass; the result is 0 elsewhere.
+    {{axis_where}}
 
     Returns
     -------
@@ -325,15 +326,13 @@ def log_softmax_jvp(s: Array, v: Array, /, axis: int = -1, *, where: Array | Non
     return xp.astype(_zero_outside(xp, where, out), out_dtype)
 
 
+@_DOC
 def softmax_hessian(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
     r"""Second derivatives of softmax, :math:`H_{ijk} = \partial^2 S_i / \partial x_j \partial x_k`.
 
     Parameters
     ----------
-    x : array, shape (..., n, ...)
-        Logits.
-    axis : int, default -1
-        The softmax axis.
+    {{x_axis}}
     where : bool array, optional
         Entries to include; every entry of ``H`` that involves an excluded
         index is 0.

@@ -28,10 +28,13 @@ A mean over no sample at all (every target ignored, or an empty batch) is
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
+from softgrad._agnostic._docs import fill_doc
 from softgrad._agnostic._softmax import log_softmax
 from softgrad._lib._array import (
     Array,
@@ -56,6 +59,8 @@ __all__ = [
     "reduce_loss",
 ]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 Reduction = Literal["mean", "sum", "none"]
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -304,6 +309,33 @@ def _loss(pr: _Problem) -> Array:
     return xp.astype(reduce_loss(pr.spec, per_sample), pr.out_dtype)
 
 
+# the parameters of every cross-entropy function, documented once
+_DOC = fill_doc(
+    logits_target="""
+        logits : array, shape (..., C, ...)
+            Unnormalised scores; ``axis`` is the class axis.
+        target : array
+            Either integer class indices with the logits' shape without the class
+            axis, or class probabilities with the logits' shape.
+        """,
+    options=r"""
+        axis : int, default -1
+            The class axis of ``logits`` (PyTorch's is 1; ours defaults to the last).
+        weight : array, shape (C,), optional
+            Non-negative, finite class weights.
+        ignore_index : int or None, default -100
+            Index targets equal to it add nothing and do not count in the mean.
+            The default is PyTorch's, so labels padded with -100 are skipped;
+            ``None`` ignores nothing. Probability targets ignore it.
+        label_smoothing : float in [0, 1], default 0
+            Mix the target with the uniform distribution: :math:`(1-\varepsilon)y + \varepsilon/C`.
+        reduction : {"mean", "sum", "none"}, default "mean"
+            How per-sample losses are combined (see the module notes for the mean).
+        """,
+)
+
+
+@_DOC
 def cross_entropy(
     logits: Array,
     target: Array,
@@ -319,23 +351,8 @@ def cross_entropy(
 
     Parameters
     ----------
-    logits : array, shape (..., C, ...)
-        Unnormalised scores; ``axis`` is the class axis.
-    target : array
-        Either integer class indices with the logits' shape without the class
-        axis, or class probabilities with the logits' shape.
-    axis : int, default -1
-        The class axis of ``logits`` (PyTorch's is 1; ours defaults to the last).
-    weight : array, shape (C,), optional
-        Non-negative, finite class weights.
-    ignore_index : int or None, default -100
-        Index targets equal to it add nothing and do not count in the mean.
-        The default is PyTorch's, so labels padded with -100 are skipped;
-        ``None`` ignores nothing. Probability targets ignore it.
-    label_smoothing : float in [0, 1], default 0
-        Mix the target with the uniform distribution: :math:`(1-\varepsilon)y + \varepsilon/C`.
-    reduction : {"mean", "sum", "none"}, default "mean"
-        How per-sample losses are combined (see the module notes for the mean).
+    {{logits_target}}
+    {{options}}
 
     Returns
     -------
@@ -372,23 +389,42 @@ def cross_entropy(
     return _loss(_problem(logits, spec))
 
 
-def cross_entropy_and_grad(
-    logits: Array,
-    target: Array,
-    /,
-    axis: int = -1,
-    *,
-    weight: Array | None = None,
-    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
-    label_smoothing: float = 0.0,
-    reduction: Reduction = "mean",
-) -> tuple[Array, Array]:
+def _arguments_of(
+    public: Callable[_P, Any],
+) -> Callable[[Callable[[Array, CrossEntropySpec], _R]], Callable[_P, _R]]:
+    """Decorator: a function taking ``public``'s arguments, checked into a spec for ``body``.
+
+    The decorated ``body(logits, spec)`` receives the logits and the
+    :class:`CrossEntropySpec` of the call; the result has ``public``'s
+    signature (and ``body``'s name, docstring and return annotation), so the
+    arguments of the cross-entropy family are declared and checked in one place.
+    """
+    signature = inspect.signature(public)
+
+    def decorate(body: Callable[[Array, CrossEntropySpec], _R]) -> Callable[_P, _R]:
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return body(bound.arguments["logits"], cross_entropy_spec(**bound.arguments))
+
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(call, attribute, getattr(body, attribute))
+        returns = inspect.signature(body).return_annotation
+        call.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
+
+@_arguments_of(cross_entropy)
+@_DOC
+def cross_entropy_and_grad(logits: Array, spec: CrossEntropySpec, /) -> tuple[Array, Array]:
     r"""Cross-entropy and its gradient with respect to the logits, in one pass.
 
     Parameters
     ----------
-    logits, target, axis, weight, ignore_index, label_smoothing, reduction
-        As in :func:`cross_entropy`.
+    {{logits_target}}
+    {{options}}
 
     Returns
     -------
@@ -416,9 +452,6 @@ def cross_entropy_and_grad(
     >>> grad  # S - y
     array([[-0.5 ,  0.25,  0.25]])
     """
-    spec = cross_entropy_spec(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction
-    )
     return cross_entropy_and_grad_of(logits, spec)
 
 
@@ -431,6 +464,7 @@ def cross_entropy_and_grad_of(logits: Array, spec: CrossEntropySpec) -> tuple[Ar
     return _loss(pr), _scale(pr, a * s - pr.b)
 
 
+@_DOC
 def cross_entropy_hvp(
     logits: Array,
     target: Array,
@@ -447,10 +481,10 @@ def cross_entropy_hvp(
 
     Parameters
     ----------
-    logits, target, axis, weight, ignore_index, label_smoothing, reduction
-        As in :func:`cross_entropy`.
+    {{logits_target}}
     v : array, same shape as ``logits``
         The direction.
+    {{options}}
 
     Returns
     -------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from softgrad._lib._array import (
     Array,
@@ -38,7 +39,7 @@ from softgrad._lib._array import (
     validate_where,
 )
 
-__all__ = ["log_softmax", "logsumexp", "softmax"]
+__all__ = ["checked", "log_softmax", "logsumexp", "softmax"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,20 @@ def _rows(xp: Namespace, x: Array, axis: int, where: Array | None) -> _Rows:
     safe_n = xp.where(n_max == zero, constant(xp, 1.0, x), n_max)
     log_total = xp.log(safe_n) + xp.log1p(rest / safe_n)
     return _Rows(z, exp_z, total, log_total, empty, shift, pos_inf, row_max)
+
+
+def checked(
+    x: Array, axis: int, where: Array | None, *, func: str = "softmax", name: str = "x"
+) -> tuple[Namespace, Array, Any, int, Array | None]:
+    """Check the arguments of a function of one array once.
+
+    Returns the namespace, ``x`` in its compute dtype, the dtype to return,
+    the axis made non-negative and the mask broadcast to ``x.shape`` (or None).
+    """
+    xp = array_namespace(x, where, names=(name, "where"))
+    x, out_dtype = to_compute(xp, x, name=name, func=func)
+    axis = normalize_axis(axis, x.ndim)
+    return xp, x, out_dtype, axis, validate_where(xp, where, tuple(x.shape))
 
 
 def _empty_axis(x: Array, axis: int) -> bool:
@@ -142,10 +157,7 @@ def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array
     >>> softmax(np.array([0.0, np.inf, np.inf]))
     array([0. , 0.5, 0.5])
     """
-    xp = array_namespace(x, where, names=("x", "where"))
-    x, out_dtype = to_compute(xp, x, func="softmax")
-    axis = normalize_axis(axis, x.ndim)
-    where = validate_where(xp, where, tuple(x.shape))
+    xp, x, out_dtype, axis, where = checked(x, axis, where, func="softmax")
     if _empty_axis(x, axis):
         return xp.astype(x, out_dtype)
     r = _rows(xp, x, axis, where)
@@ -192,10 +204,7 @@ def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> A
     >>> float(log_softmax(np.array([0.0, -50.0]))[0])  # -exp(-50), not 0
     -1.9287498479639178e-22
     """
-    xp = array_namespace(x, where, names=("x", "where"))
-    x, out_dtype = to_compute(xp, x, func="log_softmax")
-    axis = normalize_axis(axis, x.ndim)
-    where = validate_where(xp, where, tuple(x.shape))
+    xp, x, out_dtype, axis, where = checked(x, axis, where, func="log_softmax")
     if _empty_axis(x, axis):
         return xp.astype(x, out_dtype)
     r = _rows(xp, x, axis, where)
@@ -241,10 +250,7 @@ def logsumexp(
     >>> float(logsumexp(np.array([0.0, -40.0])))  # scipy#18295 returned 0 here
     4.248354255291589e-18
     """
-    xp = array_namespace(x, where, names=("x", "where"))
-    x, out_dtype = to_compute(xp, x, func="logsumexp")
-    axis = normalize_axis(axis, x.ndim)
-    where = validate_where(xp, where, tuple(x.shape))
+    xp, x, out_dtype, axis, where = checked(x, axis, where, func="logsumexp")
     if _empty_axis(x, axis):
         shape = list(x.shape)
         shape[axis] = 1
