@@ -15,6 +15,36 @@ from softgrad.models import ModelFileError
 from softgrad.models._io import FORMAT_VERSION, atomic_writer, integrity_checksum
 
 
+@pytest.fixture
+def fitted(iris):
+    """A classifier fitted on iris with the default parameters."""
+    X, y = iris
+    return SoftmaxClassifier().fit(X, y)
+
+
+@pytest.fixture
+def saved(fitted, tmp_path):
+    """The fitted classifier and the model file it was saved to."""
+    clf = fitted
+    path = tmp_path / "m.npz"
+    clf.save(path)
+    return clf, path
+
+
+def stored_arrays(path):
+    """The arrays of a model file, by name."""
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+def rewrite(path, arrays, *, new_checksum=False):
+    """Store ``arrays`` as the model file; with ``new_checksum``, one that matches them."""
+    if new_checksum:
+        arrays = {name: a for name, a in arrays.items() if name != "sha256"}
+        arrays["sha256"] = np.array(integrity_checksum(arrays))
+    np.savez(path, **arrays)
+
+
 class TestSaveLoad:
     @pytest.mark.parametrize(
         "labels",
@@ -42,10 +72,8 @@ class TestSaveLoad:
         assert loaded.n_features_in_ == 4
         assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed away
 
-    def test_file_has_no_pickles(self, iris, tmp_path):
-        X, y = iris
-        path = tmp_path / "m.npz"
-        SoftmaxClassifier().fit(X, y).save(path)
+    def test_file_has_no_pickles(self, saved):
+        _, path = saved
         with np.load(path, allow_pickle=False) as data:
             assert all(data[name].dtype != object for name in data.files)
             assert int(data["format_version"]) == FORMAT_VERSION
@@ -59,24 +87,18 @@ class TestSaveLoad:
             clf.save(tmp_path / "m.npz")
         assert not list(tmp_path.iterdir())
 
-    def test_truncated_file(self, iris, tmp_path):
-        X, y = iris
-        path = tmp_path / "m.npz"
-        SoftmaxClassifier().fit(X, y).save(path)
+    def test_truncated_file(self, saved):
+        _, path = saved
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
         with pytest.raises(ModelFileError, match="truncated"):
             SoftmaxClassifier.load(path)
 
-    def test_tampered_weights(self, iris, tmp_path):
-        X, y = iris
-        path = tmp_path / "m.npz"
-        clf = SoftmaxClassifier().fit(X, y)
-        clf.save(path)
-        with np.load(path) as data:
-            arrays = {name: data[name] for name in data.files}
+    def test_tampered_weights(self, saved):
+        _, path = saved
+        arrays = stored_arrays(path)
         arrays["coef"] = arrays["coef"] * 2
-        np.savez(path, **arrays)
+        rewrite(path, arrays)
         with pytest.raises(ModelFileError, match="sha256"):
             SoftmaxClassifier.load(path)
 
@@ -100,24 +122,17 @@ class TestSaveLoad:
         with pytest.raises(ModelFileError):
             SoftmaxClassifier.load(path)
 
-    def test_newer_format_version(self, iris, tmp_path):
-        X, y = iris
-        path = tmp_path / "m.npz"
-        SoftmaxClassifier().fit(X, y).save(path)
-        with np.load(path) as data:
-            arrays = {name: data[name] for name in data.files if name != "sha256"}
+    def test_newer_format_version(self, saved):
+        _, path = saved
+        arrays = stored_arrays(path)
         arrays["format_version"] = np.array(FORMAT_VERSION + 1)
-        arrays["sha256"] = np.array(integrity_checksum(arrays))
-        np.savez(path, **arrays)
+        rewrite(path, arrays, new_checksum=True)
         with pytest.raises(ModelFileError, match="upgrade softgrad"):
             SoftmaxClassifier.load(path)
 
-    def test_flipped_bit_is_refused(self, iris, tmp_path):
+    def test_flipped_bit_is_refused(self, saved):
         # one bit of the stored weights flipped (an uncompressed .npz stores them verbatim)
-        X, y = iris
-        path = tmp_path / "m.npz"
-        clf = SoftmaxClassifier().fit(X, y)
-        clf.save(path)
+        clf, path = saved
         data = bytearray(path.read_bytes())
         at = bytes(data).find(np.ascontiguousarray(clf.coef_).tobytes())
         assert at > 0
@@ -127,27 +142,20 @@ class TestSaveLoad:
         with pytest.raises(ModelFileError, match="corrupt"):
             SoftmaxClassifier.load(path)
 
-    def test_checksum_is_called_integrity_not_authenticity(self, iris, tmp_path):
-        X, y = iris
-        path = tmp_path / "m.npz"
-        SoftmaxClassifier().fit(X, y).save(path)
-        with np.load(path) as data:
-            arrays = {name: data[name] for name in data.files}
+    def test_checksum_is_called_integrity_not_authenticity(self, saved):
+        _, path = saved
+        arrays = stored_arrays(path)
         arrays["intercept"] = arrays["intercept"] + 1.0
-        np.savez(path, **arrays)
+        rewrite(path, arrays)
         with pytest.raises(ModelFileError, match=r"sha256 integrity check.*not a signature"):
             SoftmaxClassifier.load(path)
 
-    def test_invalid_stored_parameters_are_refused(self, iris, tmp_path):
+    def test_invalid_stored_parameters_are_refused(self, saved):
         # a file with a consistent checksum but parameters no user could pass
-        X, y = iris
-        path = tmp_path / "m.npz"
-        SoftmaxClassifier().fit(X, y).save(path)
-        with np.load(path) as data:
-            arrays = {name: data[name] for name in data.files if name != "sha256"}
+        _, path = saved
+        arrays = stored_arrays(path)
         arrays["params"] = np.array('{"C": -1.0}')
-        arrays["sha256"] = np.array(integrity_checksum(arrays))
-        np.savez(path, **arrays)
+        rewrite(path, arrays, new_checksum=True)
         with pytest.raises(ModelFileError, match=r"invalid model data: .*C must be"):
             SoftmaxClassifier.load(path)
 
@@ -155,23 +163,19 @@ class TestSaveLoad:
 class TestSaveTarget:
     """Issue 13 item 13: errors name the path the user gave, never a temporary file."""
 
-    def test_a_folder_is_refused_by_its_name(self, iris, tmp_path):
-        X, y = iris
-        clf = SoftmaxClassifier().fit(X, y)
+    def test_a_folder_is_refused_by_its_name(self, fitted, tmp_path):
         with pytest.raises(IsADirectoryError) as info:
-            clf.save(tmp_path)
+            fitted.save(tmp_path)
         message = str(info.value)
         assert repr(str(tmp_path)) in message
         assert "model.npz" in message  # the fix: a file name inside it
         assert ".tmp" not in message
         assert list(tmp_path.iterdir()) == []
 
-    def test_a_missing_folder_is_named(self, iris, tmp_path):
-        X, y = iris
-        clf = SoftmaxClassifier().fit(X, y)
+    def test_a_missing_folder_is_named(self, fitted, tmp_path):
         target = tmp_path / "no" / "such" / "m.npz"
         with pytest.raises(FileNotFoundError) as info:
-            clf.save(target)
+            fitted.save(target)
         assert str(target) in str(info.value)
         assert ".tmp" not in str(info.value)
 

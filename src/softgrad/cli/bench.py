@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from softgrad.bench import _suites
+from softgrad.cli._options import count_option, inverse_regularisation_option, output_file_option
 
 _OPS = ("softmax", "log_softmax", "softmax_vjp", "cross_entropy")
 
@@ -40,12 +42,7 @@ class _BenchCommand(click.Command):
 @click.argument("suite", type=_SuiteType(), default="ops")
 @click.argument("suite_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SUITE_ARGS]...")
 @click.option("--quick", is_flag=True, help="Small shapes / data, one try each: about a minute.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Also write the results as JSON to this file.",
-)
+@output_file_option("--json", "json_path", help="Also write the results as JSON to this file.")
 @click.option(
     "--op", multiple=True, type=click.Choice(_OPS), help="ops: only this operation (repeatable)."
 )
@@ -62,22 +59,9 @@ class _BenchCommand(click.Command):
 )
 @click.option("--thresholds", is_flag=True, help="ops: then also run the thresholds suite.")
 @click.option("--first-call", is_flag=True, help="ops: then also run the first_call suite.")
-@click.option(
-    "--reps",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="classifier: timed fits per model.",
-)
-@click.option(
-    "--C",
-    "c",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="classifier: inverse regularisation strength.",
-)
-def bench(suite: str, suite_args: tuple[str, ...], json_path: str | None, **options: Any) -> None:
+@count_option("--reps", default=3, help="classifier: timed fits per model.")
+@inverse_regularisation_option("c", help="classifier: inverse regularisation strength.")
+def bench(suite: str, suite_args: tuple[str, ...], json_path: Path | None, **options: Any) -> None:
     """Run the benchmark SUITE (default: ops) and print its figures.
 
     The ops suite measures copy bandwidth, then each operation × shape × dtype ×
@@ -115,7 +99,7 @@ def bench(suite: str, suite_args: tuple[str, ...], json_path: str | None, **opti
     else:
         argv = [
             *(["--quick"] if options["quick"] else []),
-            *(["--json", json_path] if json_path else []),
+            *(["--json", str(json_path)] if json_path else []),
             *suite_args,
         ]
         status = _suites.load(suite).main(argv)

@@ -18,20 +18,15 @@ from pathlib import Path
 
 import click
 
+from softgrad.cli._options import count_option, output_file_option
+
 __all__ = ["derive"]
 
 _FORMATS = ("text", "markdown", "latex", "html")
 
 
 @click.command("derive")
-@click.option(
-    "-n",
-    "n",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Number of softmax outputs (indexed derivation beyond 8).",
-)
+@count_option("-n", "n", default=3, help="Number of softmax outputs (indexed derivation beyond 8).")
 @click.option(
     "--format",
     "fmt",
@@ -40,18 +35,9 @@ _FORMATS = ("text", "markdown", "latex", "html")
     show_default=True,
     help="Output format (any case: html, HTML).",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Write to FILE instead of the terminal.",
-)
-@click.option(
-    "--diagram",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Also draw the dependency diagram to FILE (.png, .svg or .pdf; n <= 6).",
+@output_file_option("--output", "-o", help="Write to FILE instead of the terminal.")
+@output_file_option(
+    "--diagram", help="Also draw the dependency diagram to FILE (.png, .svg or .pdf; n <= 6)."
 )
 def derive(n: int, fmt: str, output: Path | None, diagram: Path | None) -> None:
     """Derive dS_i/dz_j = S_i(delta_ij - S_j), every step machine-checked.

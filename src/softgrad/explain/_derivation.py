@@ -21,8 +21,8 @@ Design notes (read once, they hold for every step here):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,13 @@ import numpy as np
 import sympy as sp
 
 from softgrad import softmax, softmax_jacobian
+from softgrad._agnostic._docs import fill_doc
 from softgrad._gradcheck import _stencil
 from softgrad.explain import _render
 from softgrad.explain._diagram import draw_dependencies
 from softgrad.explain._explicit import explicit_walk
 from softgrad.explain._indexed import indexed_walk
-from softgrad.explain._model import SYMBOLIC_LIMIT, CheckResult, Step, check_n
+from softgrad.explain._model import SYMBOLIC_LIMIT, WALK_ATTRIBUTES, CheckResult, Walk, check_n
 
 __all__ = ["Derivation", "derive"]
 
@@ -43,39 +44,19 @@ __all__ = ["Derivation", "derive"]
 _FD_STEP = 1e-3
 
 
+@fill_doc(attributes=WALK_ATTRIBUTES)
 @dataclass(frozen=True, eq=False)
-class Derivation:
+class Derivation(Walk):
     """The derivation of ∂S_i/∂z_j for a softmax unit with ``n`` outputs.
 
     Build one with :func:`derive`; every step was verified when it was built.
+    It is the walk-through's result (:class:`~softgrad.explain._model.Walk`)
+    with its renderers, diagram and numeric :meth:`check`.
 
     Attributes
     ----------
-    n : int
-        Number of outputs.
-    indexed : bool
-        True when the steps use indexed symbols (``n >`` :data:`SYMBOLIC_LIMIT`).
-    steps : tuple of Step
-        The steps in order.
-    definitions : dict
-        Abbreviation → its expression in ``z`` (and ``y``, ``g``, ``v``).
-    jacobian : sympy.Matrix or sympy.FunctionMatrix
-        ``J[i, j] = S_i(δ_ij − S_j)`` in the symbols ``S``; an explicit ``n × n``
-        Matrix when not ``indexed``, else a lazy ``FunctionMatrix``.
-    z, S : tuple of sympy.Symbol
-        The input and output symbols (empty when ``indexed``).
+    {{attributes}}
     """
-
-    n: int
-    indexed: bool
-    steps: tuple[Step, ...]
-    definitions: dict[Any, Any]
-    jacobian: Any
-    z: tuple[Any, ...] = ()
-    S: tuple[Any, ...] = ()
-    _jacobian_at: Callable[[np.ndarray[Any, np.dtype[np.float64]]], Any] = field(
-        repr=False, kw_only=True
-    )
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -129,7 +110,7 @@ class Derivation:
         True
         """
         point = _as_point(z, self.n)
-        jac = np.asarray(self._jacobian_at(np.asarray(softmax(point))), dtype=np.float64)
+        jac = np.asarray(self.jacobian_at(np.asarray(softmax(point))), dtype=np.float64)
         ref = np.asarray(softmax_jacobian(point), dtype=np.float64)
         # column j: the five-point directional derivative of softmax along e_j
         fd = np.stack([_stencil(softmax, point, e_j, _FD_STEP) for e_j in np.eye(self.n)], axis=1)
@@ -194,16 +175,7 @@ def _as_point(z: Any, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
 @functools.lru_cache(maxsize=32)
 def _derive_cached(n: int, indexed: bool) -> Derivation:
     walk = indexed_walk(n) if indexed else explicit_walk(n)
-    return Derivation(
-        n=walk.n,
-        indexed=walk.indexed,
-        steps=walk.steps,
-        definitions=walk.definitions,
-        jacobian=walk.jacobian,
-        z=walk.z,
-        S=walk.S,
-        _jacobian_at=walk.jacobian_at,
-    )
+    return Derivation(**{f.name: getattr(walk, f.name) for f in fields(walk)})
 
 
 def derive(n: int = 3, *, indexed: bool | None = None) -> Derivation:

@@ -13,9 +13,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from softgrad._agnostic._docs import fill_doc
+
 __all__ = [
     "RULES",
     "SYMBOLIC_LIMIT",
+    "WALK_ATTRIBUTES",
     "CheckResult",
     "DerivationError",
     "Document",
@@ -113,27 +116,36 @@ class CheckResult:
         )
 
 
+#: The attributes of a walk-through's result, and so of a :class:`Derivation`.
+WALK_ATTRIBUTES = """
+    n : int
+        Number of outputs.
+    indexed : bool
+        Whether the steps use indexed symbols (by default when ``n >``
+        :data:`SYMBOLIC_LIMIT`).
+    steps : tuple of Step
+        The verified steps, in order.
+    definitions : dict
+        Abbreviation → its expression in ``z`` (and ``y``, ``g``, ``v``).
+    jacobian : sympy.Matrix or sympy.FunctionMatrix
+        ``J[i, j] = S_i(δ_ij − S_j)`` in the symbols ``S``; an explicit ``n × n``
+        Matrix when not ``indexed``, else a lazy ``FunctionMatrix``.
+    jacobian_at : callable
+        ``jacobian_at(s)`` evaluates the derived Jacobian with NumPy at the
+        outputs ``s`` (shape ``(n,)``), giving shape ``(n, n)``.
+    z, S : tuple of sympy.Symbol
+        The input and output symbols (empty when ``indexed``).
+    """
+
+
+@fill_doc(attributes=WALK_ATTRIBUTES)
 @dataclass(frozen=True, eq=False)
 class Walk:
     """What a walk-through (explicit or indexed) builds: the verified steps and the rule.
 
     Attributes
     ----------
-    n : int
-        Number of outputs.
-    indexed : bool
-        Whether the steps use indexed symbols.
-    steps : tuple of Step
-        The verified steps, in order.
-    definitions : dict
-        Abbreviation → its expression in ``z`` (and ``y``, ``g``, ``v``).
-    jacobian : sympy.Matrix or sympy.FunctionMatrix
-        The derived Jacobian in the symbols ``S``.
-    jacobian_at : callable
-        ``jacobian_at(s)`` evaluates the derived Jacobian with NumPy at the
-        outputs ``s`` (shape ``(n,)``), giving shape ``(n, n)``.
-    z, S : tuple of sympy.Symbol
-        The input and output symbols (empty when ``indexed``).
+    {{attributes}}
     """
 
     n: int
