@@ -1,8 +1,9 @@
 """Accuracy against mpmath at 50 significant digits.
 
-The reference is computed with mpmath at 700 significant digits on the exact
-binary values of the inputs (enough that 1 + e^-1000 is not rounded to 1), so
-it is correct to far beyond float64. The bound under
+The reference (:func:`softgrad.bench.accuracy.mp_reference`) is computed with
+mpmath at 700 significant digits on the exact binary values of the inputs
+(enough that 1 + e^-1000 is not rounded to 1), so it is correct to far beyond
+float64. The bound under
 test is the conditioning bound of Blanchard, Higham & Higham (2021): rounding
 ``x_i - max x`` alone costs ``eps·|x_i - max x|`` relatively, and the sum
 ``n·eps``; the computed values must stay within a few units of
@@ -16,21 +17,14 @@ import numpy as np
 import pytest
 
 import softgrad as sg
+from softgrad.bench.accuracy import DPS, mp_reference  # the project's one mpmath reference
 
 N = 8
 SCALES = [1.0, 10.0, 100.0, 1e3, 1e4]
 
 
-def mp_reference(x: np.ndarray) -> tuple[list[mpmath.mpf], list[mpmath.mpf], mpmath.mpf]:
-    with mpmath.workdps(700):
-        xs = [mpmath.mpf(float(v)) for v in x]
-        total = mpmath.fsum(mpmath.exp(v) for v in xs)
-        lse = mpmath.log(total)
-        return [mpmath.exp(v) / total for v in xs], [v - lse for v in xs], lse
-
-
 def relative_errors(got: np.ndarray, ref: list[mpmath.mpf]) -> np.ndarray:
-    with mpmath.workdps(700):
+    with mpmath.workdps(DPS):
         return np.array(
             [
                 float(abs(mpmath.mpf(float(g)) - r) / abs(r)) if r != 0 else 0.0
@@ -54,7 +48,7 @@ def test_softmax_within_conditioning_bound(scale: float, dtype: type) -> None:
         assert np.all((rel <= 4 * bound) | underflow), (x, rel / bound)
         # log_softmax: absolute error within the same bound (it is an absolute quantity)
         ls = sg.log_softmax(x)
-        with mpmath.workdps(700):
+        with mpmath.workdps(DPS):
             abs_err = np.array(
                 [float(abs(mpmath.mpf(float(g)) - r)) for g, r in zip(ls, ls_ref, strict=True)]
             )

@@ -3,7 +3,8 @@
 Suites that change when the kernels run (the thresholds suite times them
 below their size threshold, the classifier suite with kernels on and off)
 call :func:`kernel_policy` and nothing else: no module global is patched
-anywhere else in the benchmarks.
+anywhere in the benchmarks. It is :func:`softgrad.kernels.policy`, so a
+change holds for the block and this thread only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from softgrad import kernels
 
 __all__ = ["kernel_policy"]
 
@@ -28,42 +31,5 @@ def kernel_policy(**changes: Any) -> Iterator[None]:
     ...     softgrad.softmax(np.zeros(2))
     array([0.5, 0.5])
     """
-    from softgrad import kernels
-
-    policy = getattr(kernels, "policy", None)
-    if policy is not None:
-        with policy(**changes):
-            yield
-        return
-    with _globals_fallback(changes):  # TODO: remove with the fallback
+    with kernels.policy(**changes):
         yield
-
-
-@contextmanager
-def _globals_fallback(changes: dict[str, Any]) -> Iterator[None]:
-    """TODO(remove once ``softgrad.kernels.policy`` is merged): today's module globals.
-
-    Patches ``softgrad._delegation.MIN_SIZE``/``SERIAL_MAX``/``CHUNK`` for the
-    whole process (not thread-local) and restores them on exit.
-    """
-    from softgrad import _delegation, kernels
-
-    unknown = sorted(set(changes) - {"enabled", "min_size", "serial_max", "chunk"})
-    if unknown:
-        msg = f"unknown kernel policy field(s) {', '.join(unknown)}; use enabled, min_size, serial_max or chunk"
-        raise TypeError(msg)
-    d: Any = _delegation
-    saved = (dict(d.MIN_SIZE), d.SERIAL_MAX, d.CHUNK)
-    try:
-        if "min_size" in changes:
-            d.MIN_SIZE.update(dict.fromkeys(d.MIN_SIZE, changes["min_size"]))
-        d.SERIAL_MAX = changes.get("serial_max", d.SERIAL_MAX)
-        d.CHUNK = changes.get("chunk", d.CHUNK)
-        if "enabled" in changes and not changes["enabled"]:
-            with kernels.disabled():
-                yield
-        else:
-            yield
-    finally:
-        d.MIN_SIZE.update(saved[0])
-        d.SERIAL_MAX, d.CHUNK = saved[1], saved[2]
