@@ -6,6 +6,11 @@ SymPy when they were built; it renders as terminal text, Markdown, LaTeX and a
 self-contained HTML page, and draws the dependency diagram.
 """
 
+from softgrad._lib._extras import require as _require
+
+# a missing SymPy is reported with the pip line that adds it (softgrad[explain])
+_require("sympy", "explain", feature="softgrad.explain (softgrad derive)")
+
 from softgrad.explain._derivation import Derivation as Derivation
 from softgrad.explain._derivation import derive as derive
 from softgrad.explain._diagram import DIAGRAM_LIMIT as DIAGRAM_LIMIT
