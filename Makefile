@@ -24,7 +24,7 @@ DEV_STAMP   := $(VENV)/.dev-installed
 $(PY):
 	$(PYTHON) -m venv --without-pip $(VENV)
 	$(PYTHON) -m pip --python $(PY) install -qq --no-compile pip 2>/dev/null \
-	  || $(PY) -m ensurepip -q --default-pip \
+	  || $(PY) -m ensurepip --default-pip >/dev/null \
 	  || { rm -rf $(VENV); exit 1; }
 
 $(DEMO_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
