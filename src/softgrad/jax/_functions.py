@@ -69,38 +69,62 @@ Array = Any
 class _Rows(NamedTuple):
     """One reduction over ``axis``; the per-row pieces keep the reduced axis."""
 
-    active: Array  # entries that carry probability (kept, and +inf ones on a +inf row)
-    z: Array  # x − max on active entries, 0 elsewhere (finite for finite x)
-    e: Array  # exp(z) on active entries, 0 elsewhere
+    z: Array  # x − max where probability flows (finite for finite x), −inf or 0 elsewhere
+    e: Array  # exp(z), 0 exactly where nothing flows
     total: Array  # Σ e: 0 exactly on a row with nothing left, NaN on a NaN row
-    row_max: Array  # max over the kept entries (+inf, NaN; the lowest float when empty)
+    row_max: Array  # max over the kept entries (±inf, NaN; the lowest float when all masked)
     pos_inf: Array  # the row holds +inf
+    active: Array | None  # with a mask: the entries that carry probability
 
 
 def _rows(x: Array, keep: Array | None, axis: int) -> _Rows:
-    # excluded entries become finite constants, never ±inf: the lowest float
-    # for the max, 0 in the exponent (then exp is zeroed by selection)
-    kept = jnp.logical_not(jnp.isinf(x) & (x < 0))  # −inf behaves as masked; NaN stays
-    if keep is not None:
-        kept = kept & keep
-    lowest = np.finfo(x.dtype).min
-    row_max = lax.stop_gradient(jnp.max(jnp.where(kept, x, lowest), axis, keepdims=True))
+    if keep is None:
+        # no mask: −inf entries fall out of exp by themselves, as in jax.nn
+        row_max = lax.stop_gradient(jnp.max(x, axis, keepdims=True))
+        pos_inf = jnp.isinf(row_max) & (row_max > 0)
+        shift = jnp.where(jnp.isfinite(row_max), row_max, 0)
+        # a row holding +inf: the limit shares the mass among its +inf entries
+        # (−row_max is the −inf of such a row, built from the data)
+        z = jnp.where(pos_inf, jnp.where(x == row_max, 0, -row_max), x - shift)
+        e = jnp.exp(z)
+        return _Rows(z, e, jnp.sum(e, axis, keepdims=True), row_max, pos_inf, None)
+    # a mask: excluded entries become finite constants, never ±inf (the lowest
+    # float for the max, 0 in the exponent, then exp is zeroed by selection)
+    kept = keep & jnp.logical_not(jnp.isinf(x) & (x < 0))  # NaN stays
+    row_max = jnp.max(jnp.where(kept, x, np.finfo(x.dtype).min), axis, keepdims=True)
+    row_max = lax.stop_gradient(row_max)
     pos_inf = jnp.isinf(row_max) & (row_max > 0)
-    # a row holding +inf: the limit shares the mass among its +inf entries
     active = kept & (jnp.logical_not(pos_inf) | (x == row_max))
     shift = jnp.where(pos_inf, 0, row_max)
     z = jnp.where(active & jnp.logical_not(pos_inf), x - shift, 0)
     e = jnp.where(active, jnp.exp(z), 0)
-    return _Rows(active, z, e, jnp.sum(e, axis, keepdims=True), row_max, pos_inf)
+    return _Rows(z, e, jnp.sum(e, axis, keepdims=True), row_max, pos_inf, active)
 
 
 def _log_total(r: _Rows, axis: int) -> Array:
-    """:math:`\\log\\sum e` as :math:`\\log t + \\operatorname{log1p}(\\text{rest}/t)`; 0 if empty."""
-    at_max = r.active & (r.z == 0)  # each contributes exactly exp(0) = 1
-    n_max = jnp.sum(at_max.astype(r.e.dtype), axis, keepdims=True)
-    rest = jnp.sum(jnp.where(at_max, 0, r.e), axis, keepdims=True)
-    safe_n = jnp.where(n_max == 0, 1, n_max)
-    return jnp.log(safe_n) + jnp.log1p(rest / safe_n)
+    r"""log Σ e (0 on an empty row), accurate when one entry holds nearly all the mass.
+
+    With :math:`t \ge 1` entries at the max (each adding exactly 1) and the rest
+    :math:`r`, :math:`\log(t + r) = \log t + \operatorname{log1p}(r/t)`. Rounding
+    :math:`t + r` loses :math:`r` only when :math:`t = 1` and :math:`r < 1`, i.e.
+    when :math:`\sum e < 2`: a call with such a row counts the max entries and
+    sums the rest apart (two more passes on XLA:CPU); otherwise ``log(Σ e)`` is
+    already within an ulp or two, and is what runs.
+    """
+
+    def split(z: Array, total: Array, active: Array | None) -> Array:
+        # e is recomputed here: passing it in would make XLA keep it in memory
+        at_max = z == 0 if active is None else active & (z == 0)  # each adds exp(0) = 1
+        rest = jnp.sum(jnp.where(at_max, 0, jnp.exp(z)), axis, keepdims=True)
+        n_max = jnp.sum(at_max.astype(z.dtype), axis, keepdims=True)
+        safe_n = jnp.where(n_max == 0, 1, n_max)
+        return jnp.log(safe_n) + jnp.log1p(rest / safe_n)
+
+    def plain(z: Array, total: Array, active: Array | None) -> Array:
+        return jnp.log(jnp.where(total == 0, 1, total))
+
+    dominated = jnp.any((r.total > 0) & (r.total < 2))
+    return lax.cond(dominated, split, plain, r.z, r.total, r.active)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -113,19 +137,21 @@ def _softmax(x: Array, keep: Array | None, axis: int) -> Array:
 def _softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
     (x, keep), (dx, _) = primals, tangents
     s = _softmax(x, keep, axis)
-    dx = jnp.where(s == 0, 0, dx)  # a masked NaN/inf tangent adds nothing
+    if keep is not None:  # a masked NaN/inf tangent adds nothing (0 · inf would be NaN)
+        dx = jnp.where(s == 0, 0, dx)
     return s, s * (dx - jnp.sum(dx * s, axis, keepdims=True))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
     r = _rows(x, keep, axis)
-    # excluded entries: −inf, from the data where it holds one (−inf input,
-    # −max of a +inf row); a where=False entry is −inf by definition
-    fill = jnp.where(r.pos_inf, -r.row_max, x)
-    if keep is not None:
-        fill = jnp.where(keep, fill, -jnp.inf)
-    return jnp.where(r.active, r.z, fill) - _log_total(r, axis)
+    z = r.z
+    if r.active is not None:
+        # excluded entries: −inf, from the data where it holds one (−inf input,
+        # −max of a +inf row); a where=False entry is −inf by definition
+        fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
+        z = jnp.where(r.active, z, fill)
+    return z - _log_total(r, axis)
 
 
 @_log_softmax.defjvp
