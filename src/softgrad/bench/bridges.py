@@ -80,6 +80,17 @@ class Row:
 Step = Callable[[], Any]
 
 
+def _backward(out: Any, grad: Any = None) -> None:
+    out.backward(grad)
+
+
+def _ready(out: Any) -> Any:
+    """Wait for a JAX result (a pytree of arrays) to be computed."""
+    import jax
+
+    return jax.tree.map(lambda a: a.block_until_ready(), out)
+
+
 def _torch_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step, Step]:
     import torch
     import torch.nn.functional as F
@@ -93,11 +104,11 @@ def _torch_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step
 
         def ours() -> Any:
             x.grad = None
-            sgt.cross_entropy(x, y).backward()
+            _backward(sgt.cross_entropy(x, y))
 
         def peer() -> Any:
             x.grad = None
-            F.cross_entropy(x, y).backward()
+            _backward(F.cross_entropy(x, y))
 
         return "F.cross_entropy", ours, peer
     cot = torch.randn(*shape, generator=g, dtype=x.dtype)
@@ -106,11 +117,11 @@ def _torch_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step
 
     def ours_rows() -> Any:
         x.grad = None
-        mine(x).backward(cot)
+        _backward(mine(x), cot)
 
     def peer_rows() -> Any:
         x.grad = None
-        native(x, -1).backward(cot)
+        _backward(native(x, -1), cot)
 
     return f"torch.{op}", ours_rows, peer_rows
 
@@ -122,7 +133,8 @@ def _jax_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step, 
     import softgrad.jax as sgj
 
     if dtype == "float64":  # for the rest of the process: JAX computes in float32 otherwise
-        jax.config.update("jax_enable_x64", True)
+        config: Any = jax.config
+        config.update("jax_enable_x64", True)
     key = jax.random.key(0)
     x = jax.random.normal(key, shape, dtype=getattr(jnp, dtype))
     if op == "cross_entropy":
@@ -136,8 +148,8 @@ def _jax_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step, 
         peer_ce = jax.jit(jax.value_and_grad(reference))
         return (
             "jax.nn.log_softmax",
-            lambda: jax.block_until_ready(ours_ce(x, y)),
-            lambda: jax.block_until_ready(peer_ce(x, y)),
+            lambda: _ready(ours_ce(x, y)),
+            lambda: _ready(peer_ce(x, y)),
         )
     cot = jax.random.normal(jax.random.key(2), shape, dtype=x.dtype)
 
@@ -152,8 +164,8 @@ def _jax_steps(op: str, shape: tuple[int, ...], dtype: str) -> tuple[str, Step, 
     peer = forward_and_vjp(getattr(jax.nn, op))
     return (
         f"jax.nn.{op}",
-        lambda: jax.block_until_ready(ours(x, cot)),
-        lambda: jax.block_until_ready(peer(x, cot)),
+        lambda: _ready(ours(x, cot)),
+        lambda: _ready(peer(x, cot)),
     )
 
 

@@ -146,7 +146,7 @@ def _softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
 def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
     r = _rows(x, keep, axis)
     z = r.z
-    if r.active is not None:
+    if keep is not None and r.active is not None:
         # excluded entries: −inf, from the data where it holds one (−inf input,
         # −max of a +inf row); a where=False entry is −inf by definition
         fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
