@@ -115,7 +115,8 @@ def _log_total(r: _Rows, axis: int) -> Array:
     def split(z: Array, total: Array, active: Array | None) -> Array:
         # e is recomputed here: passing it in would make XLA keep it in memory
         at_max = z == 0 if active is None else active & (z == 0)  # each adds exp(0) = 1
-        rest = jnp.sum(jnp.where(at_max, 0, jnp.exp(z)), axis, keepdims=True)
+        e = jnp.exp(z) if active is None else jnp.where(active, jnp.exp(z), 0)
+        rest = jnp.sum(jnp.where(at_max, 0, e), axis, keepdims=True)
         n_max = jnp.sum(at_max.astype(z.dtype), axis, keepdims=True)
         safe_n = jnp.where(n_max == 0, 1, n_max)
         return jnp.log(safe_n) + jnp.log1p(rest / safe_n)
@@ -349,6 +350,20 @@ def _cross_entropy(
     return _losses._loss(dataclasses.replace(pr, logp=_log_softmax(z, None, z.ndim - 1)))
 
 
+def _check_values(spec: _losses.CrossEntropySpec, target: Array, weight: Array | None) -> None:
+    """The value checks the reference leaves to concrete arrays, on the JAX arrays that are.
+
+    The reference cannot tell a traced JAX array from a concrete one, so it
+    skips the label range and the weights' finiteness for every JAX array;
+    here they run (on small host copies) unless the array is traced.
+    """
+    xp = array_namespace(np.empty(0))
+    if spec.targets == "index" and not isinstance(target, jax.core.Tracer):
+        _losses._check_labels(xp, np.asarray(target), spec.n_classes, spec.ignore_index)
+    if weight is not None and not isinstance(weight, jax.core.Tracer):
+        _losses._check_weight(xp, np.asarray(weight), spec.n_classes, np.float64)
+
+
 def cross_entropy(
     logits: Array, target: Array, /, axis: int = -1, **options: Unpack[CrossEntropyOptions]
 ) -> Array:
@@ -398,6 +413,7 @@ def cross_entropy(
     spec = _losses.cross_entropy_spec(
         logits, target, axis, weight, ignore_index, label_smoothing, reduction
     )
+    _check_values(spec, target, weight)
     return _cross_entropy(
         logits, target, weight, spec.axis, ignore_index, float(label_smoothing), reduction
     )
