@@ -126,24 +126,32 @@ def _chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
     return min(policy.chunk, max(4096, -(-n // 4)))
 
 
+def _rows_call(
+    policy: _kernels.Policy, arrays: tuple[Any, ...], axis: int, where: Any
+) -> tuple[ModuleType, int, np.ndarray | None] | None:
+    """(kernels, axis, mask as rows) for a row kernel on ``arrays``; ``None``: the reference."""
+    k = _kernels_for(policy, *arrays)
+    if k is None:
+        return None
+    shape = arrays[0].shape
+    ax = normalize_axis(axis, len(shape))
+    if shape[ax] == 0 or (mask := _mask_rows(where, shape, ax)) is None:
+        return None
+    return k, ax, mask[0]
+
+
 def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
     """Run the forward kernel; ``None`` when the reference should handle the call."""
     policy = _kernels.current_policy()
-    k = _kernels_for(policy, x)
-    if k is None:
+    if (ready := _rows_call(policy, (x,), axis, where)) is None:
         return None
-    ax = normalize_axis(axis, x.ndim)
-    if x.shape[ax] == 0:
-        return None
-    mask = _mask_rows(where, x.shape, ax)
-    if mask is None:
-        return None
+    k, ax, mask = ready
     x2, moved = _to_rows(x, ax)
     rows, n = x2.shape
     out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
     lse = np.empty(rows, dtype=x.dtype)
     run = _variant(k, "forward_rows", x2.size, policy)
-    run(x2, mask[0], out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
+    run(x2, mask, out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
     if mode == k.LOGSUMEXP:
         return lse.reshape(moved[:-1]), ax
     return _from_rows(out, moved, ax)
@@ -181,20 +189,14 @@ def logsumexp(
 
 def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
     policy = _kernels.current_policy()
-    k = _kernels_for(policy, s, g)
-    if k is None or s.shape != g.shape:
+    if s.shape != g.shape or (ready := _rows_call(policy, (s, g), axis, where)) is None:
         return None
-    ax = normalize_axis(axis, s.ndim)
-    if s.shape[ax] == 0:
-        return None
-    mask = _mask_rows(where, s.shape, ax)
-    if mask is None:
-        return None
+    k, ax, mask = ready
     s2, moved = _to_rows(s, ax)
     g2, _ = _to_rows(g, ax)
     out = np.empty_like(s2)
     run = _variant(k, "vjp_rows", s2.size, policy)
-    run(s2, g2, mask[0], out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
+    run(s2, g2, mask, out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
     return _from_rows(out, moved, ax)
 
 
