@@ -254,13 +254,14 @@ def format_row(r: Row) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``softgrad bench bridges [--quick] [--json PATH] [--budget S]``; 0 when it ran."""
+    """``softgrad bench bridges [--quick] [--json PATH] [--budget S] [--reps N]``; 0 when it ran."""
     parser = argparse.ArgumentParser(prog="softgrad bench bridges", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small shapes, for tests")
     parser.add_argument("--json", dest="json_path", help="write the rows to this JSON file")
     parser.add_argument(
         "--budget", type=float, default=0.4, help="seconds per measurement (default 0.4)"
     )
+    parser.add_argument("--reps", type=int, default=3, help="timed runs of each side, at least")
     parser.add_argument(
         "--framework", choices=list(STEPS), action="append", help="only this one (repeatable)"
     )
@@ -269,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; threads: torch default")
     print(HEADER, flush=True)
     frameworks = tuple(args.framework or STEPS)
-    rows = run(args.quick, 0.05 if args.quick else args.budget, frameworks=frameworks)
+    budget = 0.05 if args.quick else args.budget
+    rows = run(args.quick, budget, max(1, args.reps), frameworks)
     end = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     met = sum(r.met for r in rows)
     print(f"{met} of {len(rows)} rows meet their goal; load average at the end {end[0]:.2f}")

@@ -344,10 +344,35 @@ def _cross_entropy(
     spec = _losses.cross_entropy_spec(
         logits, target, axis, weight, ignore_index, label_smoothing, reduction
     )
-    # the reference's effective target and reduction, on this module's log_softmax
-    pr = _losses._problem(logits, spec)
-    z = jnp.moveaxis(to_compute(jnp, logits, name="logits")[0], axis, -1)
-    return _losses._loss(dataclasses.replace(pr, logp=_log_softmax(z, None, z.ndim - 1)))
+    z, out_dtype = to_compute(jnp, logits, name="logits")
+    z = jnp.moveaxis(z, axis, -1)
+    logp = _log_softmax(z, None, z.ndim - 1)
+    if spec.targets == "probability":
+        # the reference's effective target and reduction, on this module's log_softmax
+        pr = _losses._problem(logits, spec)
+        return _losses._loss(dataclasses.replace(pr, logp=logp))
+    return _losses.reduce_loss(spec, _index_loss(spec, logp)).astype(out_dtype)
+
+
+def _index_loss(spec: _losses.CrossEntropySpec, logp: Array) -> Array:
+    r"""Per-sample :math:`-\sum_c B_c \log S_c` for class indices, by gathering :math:`\log S_y`.
+
+    With :math:`B = (1-\varepsilon) w_y e_y + \tfrac{\varepsilon}{C} w` the sum
+    is :math:`(1-\varepsilon) w_y \log S_y + \tfrac{\varepsilon}{C}\sum_c w_c \log S_c`:
+    one gather instead of the one-hot :math:`B` (what ``jax.nn`` users write),
+    and 0 for an ignored sample. A zero coefficient times a −inf log-probability
+    counts 0 (:math:`0 \log 0 = 0`), as in the reference.
+    """
+    assert spec.counted is not None  # index targets always carry it
+    eps, weight = spec.label_smoothing, spec.weight
+    label = jnp.where(spec.counted, spec.target, 0)
+    picked = jnp.take_along_axis(logp, label[..., None], axis=-1)[..., 0]
+    coef = (1.0 - eps) * (1.0 if weight is None else weight[label])
+    loss = jnp.where(coef == 0, 0, coef * picked)
+    if eps:
+        w_logp = logp if weight is None else jnp.where(weight == 0, 0, weight * logp)
+        loss = loss + (eps / spec.n_classes) * jnp.sum(w_logp, axis=-1)
+    return jnp.where(spec.counted, -loss, 0)
 
 
 def _check_values(spec: _losses.CrossEntropySpec, target: Array, weight: Array | None) -> None:
