@@ -7,8 +7,8 @@ from softgrad._agnostic._derivatives import log_softmax_jvp as log_softmax_jvp
 from softgrad._agnostic._derivatives import softmax_hessian as softmax_hessian
 from softgrad._agnostic._derivatives import softmax_jacobian as softmax_jacobian
 from softgrad._agnostic._derivatives import softmax_jvp as softmax_jvp
-from softgrad._agnostic._losses import cross_entropy as cross_entropy
 from softgrad._agnostic._losses import cross_entropy_hvp as cross_entropy_hvp
+from softgrad._delegation import cross_entropy as cross_entropy
 from softgrad._delegation import cross_entropy_and_grad as cross_entropy_and_grad
 from softgrad._delegation import log_softmax as log_softmax
 from softgrad._delegation import log_softmax_vjp as log_softmax_vjp

@@ -38,15 +38,17 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
 from softgrad import kernels as _kernels
 from softgrad._agnostic import _derivatives, _losses, _softmax
-from softgrad._lib._array import Array, normalize_axis
+from softgrad._lib._array import Array, array_namespace, normalize_axis
 
 __all__ = [
+    "CrossEntropyOptions",
+    "cross_entropy",
     "cross_entropy_and_grad",
     "log_softmax",
     "log_softmax_vjp",
@@ -58,12 +60,22 @@ __all__ = [
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _bridge(x: Any) -> Any:
-    """``softgrad.torch`` for a torch tensor, ``None`` for anything else (checked by type name)."""
-    if type(x) is np.ndarray or not type(x).__module__.startswith("torch"):
-        return None
-    from softgrad import torch as bridge
+def _bridge(*arrays: Any, names: tuple[str, ...]) -> ModuleType | None:
+    """The bridge for the first array's library (``softgrad.torch``, ``softgrad.jax``), else ``None``.
 
+    Checked by the type's module, so neither library is imported to ask. Before
+    a bridge is chosen, every array argument must come from that library: the
+    namespace check names the argument that does not and how to convert it.
+    """
+    module = type(arrays[0]).__module__
+    if module.startswith("torch"):
+        array_namespace(*arrays, names=names)
+        from softgrad import torch as bridge
+    elif module.startswith("jax"):
+        array_namespace(*arrays, names=names)
+        from softgrad import jax as bridge  # type: ignore[no-redef]
+    else:
+        return None
     return bridge
 
 
@@ -114,78 +126,77 @@ def _chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
     return min(policy.chunk, max(4096, -(-n // 4)))
 
 
+def _rows_call(
+    policy: _kernels.Policy, arrays: tuple[Any, ...], axis: int, where: Any
+) -> tuple[ModuleType, int, np.ndarray | None] | None:
+    """(kernels, axis, mask as rows) for a row kernel on ``arrays``; ``None``: the reference."""
+    k = _kernels_for(policy, *arrays)
+    if k is None:
+        return None
+    shape = arrays[0].shape
+    ax = normalize_axis(axis, len(shape))
+    if shape[ax] == 0 or (mask := _mask_rows(where, shape, ax)) is None:
+        return None
+    return k, ax, mask[0]
+
+
 def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
     """Run the forward kernel; ``None`` when the reference should handle the call."""
     policy = _kernels.current_policy()
-    k = _kernels_for(policy, x)
-    if k is None:
+    if (ready := _rows_call(policy, (x,), axis, where)) is None:
         return None
-    ax = normalize_axis(axis, x.ndim)
-    if x.shape[ax] == 0:
-        return None
-    mask = _mask_rows(where, x.shape, ax)
-    if mask is None:
-        return None
+    k, ax, mask = ready
     x2, moved = _to_rows(x, ax)
     rows, n = x2.shape
     out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
     lse = np.empty(rows, dtype=x.dtype)
     run = _variant(k, "forward_rows", x2.size, policy)
-    run(x2, mask[0], out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
+    run(x2, mask, out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
     if mode == k.LOGSUMEXP:
         return lse.reshape(moved[:-1]), ax
     return _from_rows(out, moved, ax)
 
 
+def _row_function(name: str, mode: int, x: Any, axis: int, where: Any, **keepdims: bool) -> Any:
+    """Function ``name``: the bridge of ``x``'s library, else the kernel, else the reference."""
+    if (bridge := _bridge(x, where, names=("x", "where"))) is not None:
+        return getattr(bridge, name)(x, axis, where=where, **keepdims)
+    res = _forward(x, axis, where, mode)
+    if res is None:
+        return getattr(_softmax, name)(x, axis, where=where, **keepdims)
+    if name != "logsumexp":
+        return res
+    lse, ax = res
+    return np.expand_dims(lse, ax) if keepdims["keepdims"] else lse
+
+
 @functools.wraps(_softmax.softmax)
 def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    if (bridge := _bridge(x)) is not None:
-        return bridge.softmax(x, axis, where=where)
-    out = _forward(x, axis, where, 0)
-    if out is not None:
-        return out
-    return _softmax.softmax(x, axis, where=where)
+    return _row_function("softmax", 0, x, axis, where)
 
 
 @functools.wraps(_softmax.log_softmax)
 def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    if (bridge := _bridge(x)) is not None:
-        return bridge.log_softmax(x, axis, where=where)
-    out = _forward(x, axis, where, 1)
-    if out is not None:
-        return out
-    return _softmax.log_softmax(x, axis, where=where)
+    return _row_function("log_softmax", 1, x, axis, where)
 
 
 @functools.wraps(_softmax.logsumexp)
 def logsumexp(
     x: Array, /, axis: int = -1, *, where: Array | None = None, keepdims: bool = False
 ) -> Array:
-    if (bridge := _bridge(x)) is not None:
-        return bridge.logsumexp(x, axis, where=where, keepdims=keepdims)
-    res = _forward(x, axis, where, 2)
-    if res is not None:
-        lse, ax = res
-        return np.expand_dims(lse, ax) if keepdims else lse
-    return _softmax.logsumexp(x, axis, where=where, keepdims=keepdims)
+    return _row_function("logsumexp", 2, x, axis, where, keepdims=keepdims)
 
 
 def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
     policy = _kernels.current_policy()
-    k = _kernels_for(policy, s, g)
-    if k is None or s.shape != g.shape:
+    if s.shape != g.shape or (ready := _rows_call(policy, (s, g), axis, where)) is None:
         return None
-    ax = normalize_axis(axis, s.ndim)
-    if s.shape[ax] == 0:
-        return None
-    mask = _mask_rows(where, s.shape, ax)
-    if mask is None:
-        return None
+    k, ax, mask = ready
     s2, moved = _to_rows(s, ax)
     g2, _ = _to_rows(g, ax)
     out = np.empty_like(s2)
     run = _variant(k, "vjp_rows", s2.size, policy)
-    run(s2, g2, mask[0], out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
+    run(s2, g2, mask, out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
     return _from_rows(out, moved, ax)
 
 
@@ -226,21 +237,38 @@ def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, An
     return _losses.reduce_loss(spec, loss.reshape(target.shape)), _from_rows(grad, moved, spec.axis)
 
 
+class CrossEntropyOptions(TypedDict, total=False):
+    """The keyword options of :func:`cross_entropy` and :func:`cross_entropy_and_grad`."""
+
+    weight: Array | None
+    ignore_index: int | None
+    label_smoothing: float
+    reduction: _losses.Reduction
+
+
+_CROSS_ENTROPY_ARGS = ("logits", "target", "weight")
+
+
+@functools.wraps(_losses.cross_entropy)
+def cross_entropy(
+    logits: Array, target: Array, /, axis: int = -1, **options: Unpack[CrossEntropyOptions]
+) -> Array:
+    bridge = _bridge(logits, target, options.get("weight"), names=_CROSS_ENTROPY_ARGS)
+    if bridge is not None:
+        return bridge.cross_entropy(logits, target, axis, **options)
+    return _losses.cross_entropy(logits, target, axis, **options)
+
+
 @functools.wraps(_losses.cross_entropy_and_grad)
 def cross_entropy_and_grad(
-    logits: Array,
-    target: Array,
-    /,
-    axis: int = -1,
-    *,
-    weight: Array | None = None,
-    ignore_index: int | None = _losses.DEFAULT_IGNORE_INDEX,
-    label_smoothing: float = 0.0,
-    reduction: _losses.Reduction = "mean",
+    logits: Array, target: Array, /, axis: int = -1, **options: Unpack[CrossEntropyOptions]
 ) -> tuple[Array, Array]:
-    spec = _losses.cross_entropy_spec(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction
-    )
+    # JAX arrays: the bridge's jitted value-and-gradient; torch tensors keep the
+    # reference (softgrad.torch returns the loss only, its gradient via autograd)
+    bridge = _bridge(logits, target, options.get("weight"), names=_CROSS_ENTROPY_ARGS)
+    if bridge is not None and bridge.__name__ == "softgrad.jax":
+        return bridge.cross_entropy_and_grad(logits, target, axis, **options)  # type: ignore[no-any-return]
+    spec = _losses.cross_entropy_spec(logits, target, axis, **options)
     res = _cross_entropy(logits, spec)
     if res is not None:
         return res
