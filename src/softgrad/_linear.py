@@ -43,18 +43,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 
 from softgrad._agnostic import _linear as _ref
 from softgrad._lib._array import Array, Namespace, array_namespace, constant, is_concrete
 
-__all__ = ["LinearCrossEntropyGrad", "linear_cross_entropy", "linear_cross_entropy_and_grad"]
+__all__ = [
+    "LinearCrossEntropyGrad",
+    "LinearCrossEntropyOptions",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 BLOCK_ROWS = 1024
 BLOCK_VOCAB = 2048
+FUSED_LOGITS = 2**24
+"""Logits alive at once in the fused order with the default blocks (64 MiB in float32)."""
+FUSED_ORDER = True
+"""NumPy ``linear_cross_entropy_and_grad``: gradients during the forward pass (Liger's order)."""
+
+
+class LinearCrossEntropyOptions(TypedDict, total=False):
+    """The keyword options of :func:`linear_cross_entropy` (defaults there)."""
+
+    bias: Array | None
+    class_weight: Array | None
+    ignore_index: int
+    label_smoothing: float
+    z_loss: float
+    softcap: float | None
+    reduction: Reduction
+    block_rows: int | None
+    block_vocab: int | None
 
 
 class LinearCrossEntropyGrad(NamedTuple):
@@ -84,6 +107,7 @@ class _Head:
     softcap: float | None
     reduction: str
     blocks: tuple[int, int]
+    fused_rows: int  # rows per chunk in the fused order (chunk x K logits alive)
     lead: tuple[int, ...]  # h's shape without the feature axis
     dtypes: tuple[Any, Any, Any]  # h's, weight's and bias's dtype for the results
 
@@ -133,17 +157,19 @@ def _check(
     h: Array,
     weight: Array,
     target: Array,
-    bias: Array | None,
-    class_weight: Array | None,
-    ignore_index: int,
-    label_smoothing: float,
-    z_loss: float,
-    softcap: float | None,
-    reduction: str,
-    block_rows: int | None,
-    block_vocab: int | None,
+    /,
+    *,
+    bias: Array | None = None,
+    class_weight: Array | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    reduction: str = "mean",
+    block_rows: int | None = None,
+    block_vocab: int | None = None,
 ) -> _Head:
-    """Every argument check of the two public functions, in one place."""
+    """Every argument check of the two public functions, in one place (their defaults here)."""
     xp = array_namespace(h, weight, target, bias, class_weight)
     if reduction not in ("mean", "sum", "none"):
         msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
@@ -229,9 +255,14 @@ def _check(
         _block("block_rows", block_rows, BLOCK_ROWS),
         _block("block_vocab", block_vocab, BLOCK_VOCAB),
     )
+    # the fused order's chunk of rows x the whole vocabulary: as many logits as
+    # one block when the blocks are given, else FUSED_LOGITS
+    budget = FUSED_LOGITS if block_rows is None and block_vocab is None else math.prod(blocks)
+    fused_rows = max(1, min(blocks[0], budget // max(k, 1)))
     return _Head(
-        xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks, lead, dtypes
-    )
+        xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks,
+        fused_rows, lead, dtypes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- dispatch ---
@@ -349,11 +380,19 @@ def _reduce(hd: _Head, ce: Array, zl: Array) -> Array:
     return xp.where(nothing, constant(xp, math.nan, total), total)
 
 
-def _coefficients(hd: _Head, lse: Array, grad_output: Array | None) -> tuple[Array, Array, Array]:
-    r"""The primitive's upstream gradients :math:`(\alpha, \beta, \gamma)` for the reduced loss."""
+def _coefficients(
+    hd: _Head, lse: Array, grad_output: Array | None, rows: slice = slice(None)
+) -> tuple[Array, Array, Array]:
+    r"""The primitive's upstream gradients :math:`(\alpha, \beta, \gamma)` for the reduced loss.
+
+    ``lse`` holds the rows ``rows`` (all by default) and so do the results.
+    """
     xp, eps, k = hd.xp, hd.eps, hd.weight.shape[0]
-    c = xp.astype(hd.counted, lse.dtype)
+    counted, wy = hd.counted[rows], hd.wy[rows]
+    c = xp.astype(counted, lse.dtype)
     g = constant(xp, 1.0, lse) if grad_output is None else grad_output
+    if grad_output is not None and grad_output.ndim:
+        g = grad_output[rows]
     if hd.reduction == "none" or hd.reduction == "sum":
         g_ce = g_z = c * g
     else:
@@ -362,11 +401,11 @@ def _coefficients(hd: _Head, lse: Array, grad_output: Array | None) -> tuple[Arr
         scale = xp.where(nothing, constant(xp, 0.0, lse), g / safe_ce)
         g_ce = c * scale
         g_z = c * xp.where(nothing, constant(xp, 0.0, lse), g / _safe(xp, d_z)[1])
-    a = (1.0 - eps) * hd.wy + (eps / k) * hd.sum_w * c
+    a = (1.0 - eps) * wy + (eps / k) * hd.sum_w * c
     alpha = g_ce * a
     if hd.z_loss:
-        alpha = alpha + xp.where(hd.counted, 2.0 * hd.z_loss * g_z * lse, constant(xp, 0.0, lse))
-    return alpha, g_ce * (1.0 - eps) * hd.wy, g_ce * (eps / k)
+        alpha = alpha + xp.where(counted, 2.0 * hd.z_loss * g_z * lse, constant(xp, 0.0, lse))
+    return alpha, g_ce * (1.0 - eps) * wy, g_ce * (eps / k)
 
 
 def _check_grad_output(hd: _Head, grad_output: Array | None) -> Array | None:
@@ -389,20 +428,7 @@ def _check_grad_output(hd: _Head, grad_output: Array | None) -> Array | None:
 
 
 def linear_cross_entropy(
-    h: Array,
-    weight: Array,
-    target: Array,
-    /,
-    *,
-    bias: Array | None = None,
-    class_weight: Array | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    softcap: float | None = None,
-    reduction: Reduction = "mean",
-    block_rows: int | None = None,
-    block_vocab: int | None = None,
+    h: Array, weight: Array, target: Array, /, **options: Unpack[LinearCrossEntropyOptions]
 ) -> Array:
     r"""Cross-entropy of ``softmax(h @ weight.T + bias)``, without building the logits.
 
@@ -474,10 +500,7 @@ def linear_cross_entropy(
     >>> bool(np.isclose(loss, np.log(np.e + 2) - 1))  # both rows: logits (1, 0, 0)
     True
     """
-    hd = _check(
-        h, weight, target, bias, class_weight, ignore_index, label_smoothing,
-        z_loss, softcap, reduction, block_rows, block_vocab,
-    )  # fmt: skip
+    hd = _check(h, weight, target, **options)
     lse, zy, wz = _primitive(hd, differentiable=True)
     loss = _reduce(hd, *_per_token(hd, lse, zy, wz))
     return hd.xp.astype(loss, hd.dtypes[0])
@@ -489,16 +512,8 @@ def linear_cross_entropy_and_grad(
     target: Array,
     /,
     *,
-    bias: Array | None = None,
-    class_weight: Array | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    softcap: float | None = None,
-    reduction: Reduction = "mean",
     grad_output: Array | None = None,
-    block_rows: int | None = None,
-    block_vocab: int | None = None,
+    **options: Unpack[LinearCrossEntropyOptions],
 ) -> LinearCrossEntropyGrad:
     r""":func:`linear_cross_entropy` and its gradients for ``h``, ``weight`` and ``bias``.
 
@@ -537,14 +552,20 @@ def linear_cross_entropy_and_grad(
     >>> float(loss), gb  # logits (0, 0): S - y = (0.5, 0.5) - (1, 0)
     (0.6931..., array([-0.5,  0.5]))
     """
-    hd = _check(
-        h, weight, target, bias, class_weight, ignore_index, label_smoothing,
-        z_loss, softcap, reduction, block_rows, block_vocab,
-    )  # fmt: skip
+    hd = _check(h, weight, target, **options)
     go = _check_grad_output(hd, grad_output)
-    lse, zy, wz = _primitive(hd, differentiable=False)
+    kernel = _numpy_kernel(hd) if FUSED_ORDER and _family(hd.h) == "numpy" else None
+    if kernel is not None:
+        lse, zy, wz, dh, dw, db = kernel.linear_fused(
+            hd.h, hd.weight, hd.bias, np.asarray(hd.y),
+            lambda r0, r1, lse: _coefficients(hd, lse, go, slice(r0, r1)),
+            softcap=hd.softcap, class_weight=hd.class_weight, smoothing=hd.eps > 0,
+            chunk_rows=hd.fused_rows, block_vocab=hd.blocks[1],
+        )  # fmt: skip
+    else:
+        lse, zy, wz = _primitive(hd, differentiable=False)
+        dh, dw, db = _backward(hd, lse, _coefficients(hd, lse, go))
     loss = _reduce(hd, *_per_token(hd, lse, zy, wz))
-    dh, dw, db = _backward(hd, lse, _coefficients(hd, lse, go))
     xp = hd.xp
     dh = xp.reshape(dh, (*hd.lead, hd.h.shape[1]))
     return LinearCrossEntropyGrad(
