@@ -274,6 +274,8 @@ def _family(x: Array) -> str:
         return "torch"
     if module.startswith(("jax", "jaxlib")):
         return "jax"
+    if module.startswith("dask"):
+        return "dask"
     if isinstance(x, np.ndarray):
         return "numpy"
     return "other"
@@ -500,6 +502,10 @@ def linear_cross_entropy(
     >>> bool(np.isclose(loss, np.log(np.e + 2) - 1))  # both rows: logits (1, 0, 0)
     True
     """
+    if _family(h) == "dask":
+        from softgrad.dask import _linear as dlinear
+
+        return dlinear.linear_cross_entropy(h, weight, target, **options)
     hd = _check(h, weight, target, **options)
     lse, zy, wz = _primitive(hd, differentiable=True)
     loss = _reduce(hd, *_per_token(hd, lse, zy, wz))
@@ -552,6 +558,12 @@ def linear_cross_entropy_and_grad(
     >>> float(loss), gb  # logits (0, 0): S - y = (0.5, 0.5) - (1, 0)
     (0.6931..., array([-0.5,  0.5]))
     """
+    if _family(h) == "dask":
+        from softgrad.dask import _linear as dlinear
+
+        return dlinear.linear_cross_entropy_and_grad(
+            h, weight, target, grad_output=grad_output, **options
+        )
     hd = _check(h, weight, target, **options)
     go = _check_grad_output(hd, grad_output)
     kernel = _numpy_kernel(hd) if FUSED_ORDER and _family(hd.h) == "numpy" else None
