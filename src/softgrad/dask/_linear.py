@@ -24,9 +24,9 @@ import math
 import operator
 from typing import Any, Unpack
 
-import dask
-import dask.array as da
+import dask.array
 import numpy as np
+from dask.delayed import delayed
 
 from softgrad._linear import LinearCrossEntropyGrad, LinearCrossEntropyOptions
 from softgrad._linear import linear_cross_entropy as _numpy_loss
@@ -34,7 +34,9 @@ from softgrad._linear import linear_cross_entropy_and_grad as _numpy_and_grad
 
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_and_grad"]
 
-_add = dask.delayed(operator.add, pure=True)
+da: Any = dask.array  # untyped: its functions are called through Any
+
+_add = delayed(operator.add, pure=True)
 
 
 def _tree_sum(parts: list[Any]) -> Any:
@@ -48,7 +50,7 @@ def _tree_sum(parts: list[Any]) -> Any:
 def _whole(a: Any) -> Any:
     """``a`` (NumPy or Dask, or None) as one delayed value: one key, broadcast to the tasks."""
     if a is None or not isinstance(a, da.Array):
-        return a if a is None else dask.delayed(np.asarray(a), pure=True)
+        return a if a is None else delayed(np.asarray(a), pure=True)
     return a.rechunk(a.shape).to_delayed().ravel()[0]
 
 
@@ -113,7 +115,7 @@ def _blocks(
     dens = None
     if reduction == "mean":
         cw, ignore = opts.get("class_weight"), options.get("ignore_index", -100)
-        parts = [dask.delayed(_denominators, pure=True)(y, cw, ignore) for y in ys]
+        parts = [delayed(_denominators, pure=True)(y, cw, ignore) for y in ys]
         dens = _tree_sum(parts)
     if reduction == "none":
         go = np.ones(target.shape, h.dtype) if grad_output is None else grad_output
@@ -121,7 +123,7 @@ def _blocks(
     else:
         gos = [1.0 if grad_output is None else grad_output] * len(hs)
     w = _whole(weight)
-    block = dask.delayed(_block, pure=True, nout=4)
+    block = delayed(_block, pure=True, nout=4)
     parts = [block(hb, w, yb, g, dens, opts, grads) for hb, yb, g in zip(hs, ys, gos, strict=True)]
     return parts, reduction, h
 

@@ -212,7 +212,7 @@ def linear_fused(
     smoothing: bool,
     chunk_rows: int,
     block_vocab: int,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     r"""Forward and gradient in one pass (Liger-Kernel's order): each logit computed once.
 
     For each chunk of ``chunk_rows`` rows, the logits over the *whole*
