@@ -581,8 +581,9 @@ def linear_cross_entropy_and_grad(
     xp = hd.xp
     dh = xp.reshape(dh, (*hd.lead, hd.h.shape[1]))
     return LinearCrossEntropyGrad(
-        xp.astype(loss, hd.dtypes[0]),
-        xp.astype(dh, hd.dtypes[0]),
-        xp.astype(dw, hd.dtypes[1]),
-        None if db is None else xp.astype(db, hd.dtypes[2]),
+        # copy=False: no second dW when the dtype is already right
+        xp.astype(loss, hd.dtypes[0], copy=False),
+        xp.astype(dh, hd.dtypes[0], copy=False),
+        xp.astype(dw, hd.dtypes[1], copy=False),
+        None if db is None else xp.astype(db, hd.dtypes[2], copy=False),
     )

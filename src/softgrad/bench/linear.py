@@ -26,8 +26,9 @@ both to a few hundred tokens for a structure test.
 
 How it measures. Each implementation runs in a fresh interpreter, so that
 peaks do not mix: the inputs are allocated, the libraries imported and
-``--warmup`` untimed calls made (compilation: numba's cache,
-``torch.compile``); with every result released, the resident set's
+``--warmup`` untimed calls made on the first ``--warm-rows`` tokens (the
+same dtypes and K × D weight: numba's cache and torch's kernels load;
+``torch.compile`` may compile again for the full N, inside the timed call); with every result released, the resident set's
 high-water mark is reset to the current RSS (``5 > /proc/self/clear_refs``)
 and that RSS is the baseline. ``--reps`` timed calls follow, and the *extra
 peak* is the high-water mark (``VmHWM``) minus the baseline: every byte the
@@ -60,8 +61,8 @@ BASELINE = "torch"
 # The child: inputs, the implementation's one step, ru_maxrss before and after, the times.
 _CHILD = r"""
 import json, os, resource, sys, time
-impl, n, d, k, warmup, reps = sys.argv[1], *map(int, sys.argv[2:7])
-sys.path.insert(0, sys.argv[7])
+impl, n, d, k, warmup, reps, warm_rows = sys.argv[1], *map(int, sys.argv[2:8])
+sys.path.insert(0, sys.argv[8])
 import numpy as np
 rng = np.random.default_rng(0)
 h = (rng.standard_normal((n, d), dtype=np.float32) / np.float32(d) ** 0.5)
@@ -71,8 +72,8 @@ if impl.startswith("softgrad") and impl != "softgrad.torch":
     import softgrad as sg
     import softgrad._linear
     softgrad._linear.FUSED_ORDER = impl == "softgrad"
-    def step():
-        return sg.linear_cross_entropy_and_grad(h, w, y)
+    def step(rows):
+        return sg.linear_cross_entropy_and_grad(h[:rows], w, y[:rows])
 else:
     import torch
     ht, wt = torch.from_numpy(h).requires_grad_(), torch.from_numpy(w).requires_grad_()
@@ -86,9 +87,9 @@ else:
         from cut_cross_entropy import linear_cross_entropy as cce
         def loss_fn(h, w, y):
             return cce(h, w, y, impl="torch_compile")
-    def step():
+    def step(rows):
         ht.grad = wt.grad = None
-        loss = loss_fn(ht, wt, yt)
+        loss = loss_fn(ht[:rows], wt, yt[:rows])
         loss.backward()
         return loss.detach(), ht.grad, wt.grad
 def status(field):
@@ -110,7 +111,7 @@ for i in range(warmup + reps):
             f.write("5")
         base = out["baseline_bytes"] = status("VmRSS")
     b0, c0, t0 = busy(), own(), time.perf_counter()
-    res = step()
+    res = step(min(warm_rows, n) if i < warmup else n)
     t = time.perf_counter() - t0
     other = max(0.0, (busy() - b0) / os.sysconf("SC_CLK_TCK") / t - (own() - c0) / t)
     if i < warmup:
@@ -151,7 +152,7 @@ def _fits(impl: str, n: int, k: int) -> str | None:
 
 
 def _one(
-    impl: str, shape: tuple[int, int, int], warmup: int, reps: int, python: str
+    impl: str, shape: tuple[int, int, int], warmup: int, reps: int, warm_rows: int, python: str
 ) -> dict[str, Any]:
     """Run ``impl`` in a fresh interpreter; its times and extra peak, or why it did not run."""
     n, d, k = shape
@@ -159,7 +160,7 @@ def _one(
     skip = _fits(impl, n, k)
     if skip is not None:
         return {**record, "error": skip}
-    args = [python, "-c", _CHILD, impl, str(n), str(d), str(k), str(warmup), str(reps)]
+    args = [python, "-c", _CHILD, impl, *map(str, (n, d, k, warmup, reps, warm_rows))]
     # big blocks always mmap-ed (returned to the system when freed): the RSS follows the arrays
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     proc = subprocess.run(
@@ -180,6 +181,7 @@ def run(
     quick: bool = False,
     warmup: int = 1,
     reps: int = 1,
+    warm_rows: int = 512,
     cce_python: str | None = None,
     out: Any = print,
 ) -> dict[str, Any]:
@@ -190,7 +192,7 @@ def run(
         rows = []
         for impl in impls:
             python = (cce_python or sys.executable) if impl == "cce" else sys.executable
-            rows.append(_one(impl, shape, warmup, reps, python))
+            rows.append(_one(impl, shape, warmup, reps, warm_rows, python))
         result["cases"][case] = {"shape": shape, "rows": rows}
         for line in report_lines(case, shape, rows):
             out(line)
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--impl", action="append", choices=IMPLS, help="default: all")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     p.add_argument("--reps", type=int, default=1, help="timed calls (default 1)")
+    p.add_argument("--warm-rows", type=int, default=512, help="tokens of each warm-up call")
     p.add_argument("--cce-python", help="interpreter with cut-cross-entropy installed")
     a = p.parse_args(argv)
     result = run(
@@ -241,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=a.quick,
         warmup=a.warmup,
         reps=a.reps,
+        warm_rows=a.warm_rows,
         cce_python=a.cce_python,
     )
     if a.json_path:
