@@ -26,8 +26,22 @@ Cross-entropy with class weights, label smoothing, the z-loss and every
 reduction are then ordinary array arithmetic on those N-vectors, so PyTorch's
 and JAX's autodiff handle ``reduction="none"`` with any per-token upstream
 gradient (the bug of Liger-Kernel #968 cannot happen: the blocked pass runs in
-the backward, after the upstream gradient is known — CCE's order, chosen for
-that reason; see ``softgrad.bench.linear`` for the timing of both orders).
+the backward, after the upstream gradient is known — CCE's order).
+
+Two orders
+----------
+*Two-pass* (Cut Cross-Entropy's): a forward pass for the three numbers, then
+a gradient pass that recomputes every block: four block products
+(:math:`hW^\top` twice, :math:`GW`, :math:`G^\top h`), one
+``block_rows × block_vocab`` block alive. The autodiff paths (torch, JAX)
+must use it: their upstream gradient arrives after the forward pass.
+*Fused* (Liger-Kernel's): each chunk of rows' logits over the whole
+vocabulary is formed once, reduced to its logsumexp and overwritten with
+:math:`G` at once: three products, ``chunk × K`` logits alive (as many as one
+block when the blocks are given, ``FUSED_LOGITS`` otherwise). NumPy's
+:func:`linear_cross_entropy_and_grad` knows its upstream gradient before the
+pass (``grad_output``), so it runs the fused order (``FUSED_ORDER``);
+``softgrad bench linear`` times both (``softgrad`` and ``softgrad-recompute``).
 
 The primitive runs on NumPy through a numba/BLAS kernel
 (``softgrad.kernels._linear``), on PyTorch tensors through a custom operation
@@ -35,8 +49,8 @@ The primitive runs on NumPy through a numba/BLAS kernel
 blocking in torch operations on other devices), on JAX arrays through a
 ``custom_vjp`` with ``lax.scan`` blocks (``softgrad.jax``), and on any other
 Array API namespace through the reference (``softgrad._agnostic._linear``).
-The row blocks are independent: a Dask version maps the primitive and its
-backward over blocks of rows and sums the blocks' :math:`\partial W`.
+The row blocks are independent: Dask arrays go to ``softgrad.dask``, which
+runs this NumPy function on each block of rows and sums the blocks' :math:`\partial W`.
 """
 
 from __future__ import annotations
