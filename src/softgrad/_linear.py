@@ -26,8 +26,22 @@ Cross-entropy with class weights, label smoothing, the z-loss and every
 reduction are then ordinary array arithmetic on those N-vectors, so PyTorch's
 and JAX's autodiff handle ``reduction="none"`` with any per-token upstream
 gradient (the bug of Liger-Kernel #968 cannot happen: the blocked pass runs in
-the backward, after the upstream gradient is known — CCE's order, chosen for
-that reason; see ``softgrad.bench.linear`` for the timing of both orders).
+the backward, after the upstream gradient is known — CCE's order).
+
+Two orders
+----------
+*Two-pass* (Cut Cross-Entropy's): a forward pass for the three numbers, then
+a gradient pass that recomputes every block: four block products
+(:math:`hW^\top` twice, :math:`GW`, :math:`G^\top h`), one
+``block_rows × block_vocab`` block alive. The autodiff paths (torch, JAX)
+must use it: their upstream gradient arrives after the forward pass.
+*Fused* (Liger-Kernel's): each chunk of rows' logits over the whole
+vocabulary is formed once, reduced to its logsumexp and overwritten with
+:math:`G` at once: three products, ``chunk × K`` logits alive (as many as one
+block when the blocks are given, ``FUSED_LOGITS`` otherwise). NumPy's
+:func:`linear_cross_entropy_and_grad` knows its upstream gradient before the
+pass (``grad_output``), so it runs the fused order (``FUSED_ORDER``);
+``softgrad bench linear`` times both (``softgrad`` and ``softgrad-recompute``).
 
 The primitive runs on NumPy through a numba/BLAS kernel
 (``softgrad.kernels._linear``), on PyTorch tensors through a custom operation
@@ -35,26 +49,49 @@ The primitive runs on NumPy through a numba/BLAS kernel
 blocking in torch operations on other devices), on JAX arrays through a
 ``custom_vjp`` with ``lax.scan`` blocks (``softgrad.jax``), and on any other
 Array API namespace through the reference (``softgrad._agnostic._linear``).
-The row blocks are independent: a Dask version maps the primitive and its
-backward over blocks of rows and sums the blocks' :math:`\partial W`.
+The row blocks are independent: Dask arrays go to ``softgrad.dask``, which
+runs this NumPy function on each block of rows and sums the blocks' :math:`\partial W`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 
 from softgrad._agnostic import _linear as _ref
 from softgrad._lib._array import Array, Namespace, array_namespace, constant, is_concrete
 
-__all__ = ["LinearCrossEntropyGrad", "linear_cross_entropy", "linear_cross_entropy_and_grad"]
+__all__ = [
+    "LinearCrossEntropyGrad",
+    "LinearCrossEntropyOptions",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 BLOCK_ROWS = 1024
 BLOCK_VOCAB = 2048
+FUSED_LOGITS = 2**24
+"""Logits alive at once in the fused order with the default blocks (64 MiB in float32)."""
+FUSED_ORDER = True
+"""NumPy ``linear_cross_entropy_and_grad``: gradients during the forward pass (Liger's order)."""
+
+
+class LinearCrossEntropyOptions(TypedDict, total=False):
+    """The keyword options of :func:`linear_cross_entropy` (defaults there)."""
+
+    bias: Array | None
+    class_weight: Array | None
+    ignore_index: int
+    label_smoothing: float
+    z_loss: float
+    softcap: float | None
+    reduction: Reduction
+    block_rows: int | None
+    block_vocab: int | None
 
 
 class LinearCrossEntropyGrad(NamedTuple):
@@ -84,6 +121,7 @@ class _Head:
     softcap: float | None
     reduction: str
     blocks: tuple[int, int]
+    fused_rows: int  # rows per chunk in the fused order (chunk x K logits alive)
     lead: tuple[int, ...]  # h's shape without the feature axis
     dtypes: tuple[Any, Any, Any]  # h's, weight's and bias's dtype for the results
 
@@ -133,17 +171,19 @@ def _check(
     h: Array,
     weight: Array,
     target: Array,
-    bias: Array | None,
-    class_weight: Array | None,
-    ignore_index: int,
-    label_smoothing: float,
-    z_loss: float,
-    softcap: float | None,
-    reduction: str,
-    block_rows: int | None,
-    block_vocab: int | None,
+    /,
+    *,
+    bias: Array | None = None,
+    class_weight: Array | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    reduction: str = "mean",
+    block_rows: int | None = None,
+    block_vocab: int | None = None,
 ) -> _Head:
-    """Every argument check of the two public functions, in one place."""
+    """Every argument check of the two public functions, in one place (their defaults here)."""
     xp = array_namespace(h, weight, target, bias, class_weight)
     if reduction not in ("mean", "sum", "none"):
         msg = f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
@@ -229,9 +269,14 @@ def _check(
         _block("block_rows", block_rows, BLOCK_ROWS),
         _block("block_vocab", block_vocab, BLOCK_VOCAB),
     )
+    # the fused order's chunk of rows x the whole vocabulary: as many logits as
+    # one block when the blocks are given, else FUSED_LOGITS
+    budget = FUSED_LOGITS if block_rows is None and block_vocab is None else math.prod(blocks)
+    fused_rows = max(1, min(blocks[0], budget // max(k, 1)))
     return _Head(
-        xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks, lead, dtypes
-    )
+        xp, h2, w2, b2, y, counted, wy, cw, sum_w, eps, zl, cap, reduction, blocks,
+        fused_rows, lead, dtypes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- dispatch ---
@@ -243,6 +288,8 @@ def _family(x: Array) -> str:
         return "torch"
     if module.startswith(("jax", "jaxlib")):
         return "jax"
+    if module.startswith("dask"):
+        return "dask"
     if isinstance(x, np.ndarray):
         return "numpy"
     return "other"
@@ -349,11 +396,19 @@ def _reduce(hd: _Head, ce: Array, zl: Array) -> Array:
     return xp.where(nothing, constant(xp, math.nan, total), total)
 
 
-def _coefficients(hd: _Head, lse: Array, grad_output: Array | None) -> tuple[Array, Array, Array]:
-    r"""The primitive's upstream gradients :math:`(\alpha, \beta, \gamma)` for the reduced loss."""
+def _coefficients(
+    hd: _Head, lse: Array, grad_output: Array | None, rows: slice = slice(None)
+) -> tuple[Array, Array, Array]:
+    r"""The primitive's upstream gradients :math:`(\alpha, \beta, \gamma)` for the reduced loss.
+
+    ``lse`` holds the rows ``rows`` (all by default) and so do the results.
+    """
     xp, eps, k = hd.xp, hd.eps, hd.weight.shape[0]
-    c = xp.astype(hd.counted, lse.dtype)
+    counted, wy = hd.counted[rows], hd.wy[rows]
+    c = xp.astype(counted, lse.dtype)
     g = constant(xp, 1.0, lse) if grad_output is None else grad_output
+    if grad_output is not None and grad_output.ndim:
+        g = grad_output[rows]
     if hd.reduction == "none" or hd.reduction == "sum":
         g_ce = g_z = c * g
     else:
@@ -362,11 +417,11 @@ def _coefficients(hd: _Head, lse: Array, grad_output: Array | None) -> tuple[Arr
         scale = xp.where(nothing, constant(xp, 0.0, lse), g / safe_ce)
         g_ce = c * scale
         g_z = c * xp.where(nothing, constant(xp, 0.0, lse), g / _safe(xp, d_z)[1])
-    a = (1.0 - eps) * hd.wy + (eps / k) * hd.sum_w * c
+    a = (1.0 - eps) * wy + (eps / k) * hd.sum_w * c
     alpha = g_ce * a
     if hd.z_loss:
-        alpha = alpha + xp.where(hd.counted, 2.0 * hd.z_loss * g_z * lse, constant(xp, 0.0, lse))
-    return alpha, g_ce * (1.0 - eps) * hd.wy, g_ce * (eps / k)
+        alpha = alpha + xp.where(counted, 2.0 * hd.z_loss * g_z * lse, constant(xp, 0.0, lse))
+    return alpha, g_ce * (1.0 - eps) * wy, g_ce * (eps / k)
 
 
 def _check_grad_output(hd: _Head, grad_output: Array | None) -> Array | None:
@@ -389,20 +444,7 @@ def _check_grad_output(hd: _Head, grad_output: Array | None) -> Array | None:
 
 
 def linear_cross_entropy(
-    h: Array,
-    weight: Array,
-    target: Array,
-    /,
-    *,
-    bias: Array | None = None,
-    class_weight: Array | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    softcap: float | None = None,
-    reduction: Reduction = "mean",
-    block_rows: int | None = None,
-    block_vocab: int | None = None,
+    h: Array, weight: Array, target: Array, /, **options: Unpack[LinearCrossEntropyOptions]
 ) -> Array:
     r"""Cross-entropy of ``softmax(h @ weight.T + bias)``, without building the logits.
 
@@ -474,10 +516,11 @@ def linear_cross_entropy(
     >>> bool(np.isclose(loss, np.log(np.e + 2) - 1))  # both rows: logits (1, 0, 0)
     True
     """
-    hd = _check(
-        h, weight, target, bias, class_weight, ignore_index, label_smoothing,
-        z_loss, softcap, reduction, block_rows, block_vocab,
-    )  # fmt: skip
+    if _family(h) == "dask":
+        from softgrad.dask import _linear as dlinear
+
+        return dlinear.linear_cross_entropy(h, weight, target, **options)
+    hd = _check(h, weight, target, **options)
     lse, zy, wz = _primitive(hd, differentiable=True)
     loss = _reduce(hd, *_per_token(hd, lse, zy, wz))
     return hd.xp.astype(loss, hd.dtypes[0])
@@ -489,16 +532,8 @@ def linear_cross_entropy_and_grad(
     target: Array,
     /,
     *,
-    bias: Array | None = None,
-    class_weight: Array | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    softcap: float | None = None,
-    reduction: Reduction = "mean",
     grad_output: Array | None = None,
-    block_rows: int | None = None,
-    block_vocab: int | None = None,
+    **options: Unpack[LinearCrossEntropyOptions],
 ) -> LinearCrossEntropyGrad:
     r""":func:`linear_cross_entropy` and its gradients for ``h``, ``weight`` and ``bias``.
 
@@ -537,19 +572,32 @@ def linear_cross_entropy_and_grad(
     >>> float(loss), gb  # logits (0, 0): S - y = (0.5, 0.5) - (1, 0)
     (0.6931..., array([-0.5,  0.5]))
     """
-    hd = _check(
-        h, weight, target, bias, class_weight, ignore_index, label_smoothing,
-        z_loss, softcap, reduction, block_rows, block_vocab,
-    )  # fmt: skip
+    if _family(h) == "dask":
+        from softgrad.dask import _linear as dlinear
+
+        return dlinear.linear_cross_entropy_and_grad(
+            h, weight, target, grad_output=grad_output, **options
+        )
+    hd = _check(h, weight, target, **options)
     go = _check_grad_output(hd, grad_output)
-    lse, zy, wz = _primitive(hd, differentiable=False)
+    kernel = _numpy_kernel(hd) if FUSED_ORDER and _family(hd.h) == "numpy" else None
+    if kernel is not None:
+        lse, zy, wz, dh, dw, db = kernel.linear_fused(
+            hd.h, hd.weight, hd.bias, np.asarray(hd.y),
+            lambda r0, r1, lse: _coefficients(hd, lse, go, slice(r0, r1)),
+            softcap=hd.softcap, class_weight=hd.class_weight, smoothing=hd.eps > 0,
+            chunk_rows=hd.fused_rows, block_vocab=hd.blocks[1],
+        )  # fmt: skip
+    else:
+        lse, zy, wz = _primitive(hd, differentiable=False)
+        dh, dw, db = _backward(hd, lse, _coefficients(hd, lse, go))
     loss = _reduce(hd, *_per_token(hd, lse, zy, wz))
-    dh, dw, db = _backward(hd, lse, _coefficients(hd, lse, go))
     xp = hd.xp
     dh = xp.reshape(dh, (*hd.lead, hd.h.shape[1]))
     return LinearCrossEntropyGrad(
-        xp.astype(loss, hd.dtypes[0]),
-        xp.astype(dh, hd.dtypes[0]),
-        xp.astype(dw, hd.dtypes[1]),
-        None if db is None else xp.astype(db, hd.dtypes[2]),
+        # copy=False: no second dW when the dtype is already right
+        xp.astype(loss, hd.dtypes[0], copy=False),
+        xp.astype(dh, hd.dtypes[0], copy=False),
+        xp.astype(dw, hd.dtypes[1], copy=False),
+        None if db is None else xp.astype(db, hd.dtypes[2], copy=False),
     )

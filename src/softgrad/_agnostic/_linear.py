@@ -21,11 +21,12 @@ module's business (``softgrad._linear``); these functions only know the blocks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from softgrad._lib._array import Array, Namespace, constant, device
 
 __all__ = [
+    "BackwardOptions",
     "block_grad",
     "block_stats",
     "capped",
@@ -34,6 +35,15 @@ __all__ = [
     "merge_stats",
     "target_logit",
 ]
+
+
+class BackwardOptions(TypedDict):
+    """The keyword arguments of every ``linear_backward`` (reference, JAX, torch)."""
+
+    softcap: float | None
+    class_weight: Any  # array of shape (K,), or None
+    block_rows: int
+    block_vocab: int
 
 
 def capped(xp: Namespace, u: Array, softcap: float | None) -> Array:
@@ -164,11 +174,7 @@ def linear_backward(
     y: Array,
     lse: Array,
     coef: tuple[Array, Array, Array],
-    *,
-    softcap: float | None,
-    class_weight: Array | None,
-    block_rows: int,
-    block_vocab: int,
+    **options: Unpack[BackwardOptions],
 ) -> tuple[Array, Array, Array | None]:
     r"""Gradients of :math:`L` for ``h``, ``weight`` and ``bias``, block by block.
 
@@ -178,11 +184,12 @@ def linear_backward(
     of :math:`\partial W` is finished before the next starts and nothing is
     written in place (the function also runs on immutable arrays).
     """
+    softcap, class_weight = options["softcap"], options["class_weight"]
     n, k = h.shape[0], weight.shape[0]
-    rows = _spans(n, block_rows)
+    rows = _spans(n, options["block_rows"])
     dh: list[Any] = [None] * len(rows)
     dw_parts, db_parts = [], []
-    for k0, k1 in _spans(k, block_vocab):
+    for k0, k1 in _spans(k, options["block_vocab"]):
         wk = weight[k0:k1, ...]
         dwk = xp.zeros(wk.shape, dtype=h.dtype, device=device(h))
         dbk = xp.zeros((k1 - k0,), dtype=h.dtype, device=device(h))

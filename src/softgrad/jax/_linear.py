@@ -17,7 +17,7 @@ is the Array API reference's (``softgrad._agnostic._linear``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -136,15 +136,12 @@ def linear_lse_backward(
     y: Array,
     lse: Array,
     coef: tuple[Array, Array, Array],
-    *,
-    softcap: float | None,
-    class_weight: Array | None,
-    block_rows: int,
-    block_vocab: int,
+    **options: Unpack[_ref.BackwardOptions],
 ) -> tuple[Array, Array, Array | None]:
     r"""The blocked gradient pass for :math:`\partial L/\partial z = \alpha S - \beta e_y - \gamma w`."""
     n = h.shape[0]
-    br, bv = block_rows, block_vocab
+    softcap, class_weight = options["softcap"], options["class_weight"]
+    br, bv = options["block_rows"], options["block_vocab"]
 
     def row_block(
         hb: Array, yb: Array, lb: Array, cb: tuple[Array, ...], dw: Array, db: Array
@@ -207,12 +204,9 @@ def linear_lse(
     ``class_weight`` are constants of the rule.
     """
     cw = class_weight
-    options = {
-        "softcap": softcap,
-        "class_weight": cw,
-        "block_rows": block_rows,
-        "block_vocab": block_vocab,
-    }
+    options = _ref.BackwardOptions(
+        softcap=softcap, class_weight=cw, block_rows=block_rows, block_vocab=block_vocab
+    )
 
     @jax.custom_vjp
     def primitive(h: Array, weight: Array, bias: Array | None) -> tuple[Array, Array, Array]:
@@ -225,7 +219,7 @@ def linear_lse(
     def bwd(res: Any, g: tuple[Array, Array, Array]) -> tuple[Array, Array, Array | None]:
         h, weight, bias, lse = res
         g_lse, g_zy, g_wz = g
-        return linear_lse_backward(h, weight, bias, y, lse, (g_lse, -g_zy, -g_wz), **options)  # type: ignore[arg-type]
+        return linear_lse_backward(h, weight, bias, y, lse, (g_lse, -g_zy, -g_wz), **options)
 
     primitive.defvjp(fwd, bwd)
     out: tuple[Array, Array, Array] = primitive(h, weight, bias)

@@ -22,13 +22,14 @@ so a Dask version can call these functions on each block of rows and sum the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit, prange
 
 from softgrad.kernels._exp import fast_exp
 
-__all__ = ["grad_block", "linear_backward", "linear_lse", "lse_block"]
+__all__ = ["grad_block", "linear_backward", "linear_fused", "linear_lse", "lse_block"]
 
 _FM = {"contract", "reassoc", "nsz"}
 
@@ -61,8 +62,12 @@ def lse_block(u, m, s, wz, w, has_w, smoothing, cap):  # type: ignore[no-untyped
 
 
 @njit(parallel=True, fastmath={"contract"}, cache=True)
-def grad_block(u, lse, alpha, beta, gamma, w, has_w, y_local, cap):  # type: ignore[no-untyped-def]  # pragma: no cover
-    r"""Overwrite ``u`` with :math:`(\alpha S - \beta e_y - \gamma w) \odot (1 - (z/c)^2)`."""
+def grad_block(u, lse, alpha, beta, gamma, w, has_w, y_local, cap, is_capped):  # type: ignore[no-untyped-def]  # pragma: no cover
+    r"""Overwrite ``u`` with :math:`(\alpha S - \beta e_y - \gamma w) \odot (1 - (z/c)^2)`.
+
+    ``u`` holds the logits before the cap, or after it when ``is_capped``
+    (:func:`lse_block` caps in place: the fused order's chunk).
+    """
     one = u.dtype.type(1.0)
     for i in prange(u.shape[0]):
         row = u[i]
@@ -75,10 +80,10 @@ def grad_block(u, lse, alpha, beta, gamma, w, has_w, y_local, cap):  # type: ign
         if cap > 0:
             c = u.dtype.type(cap)
             if hit:
-                t = math.tanh(row[yl] / c)
+                t = row[yl] / c if is_capped else math.tanh(row[yl] / c)
                 slope_y = one - t * t
             for j in range(row.shape[0]):
-                t = math.tanh(row[j] / c)
+                t = row[j] / c if is_capped else math.tanh(row[j] / c)
                 g = a * fast_exp(c * t - lt) - gm * (w[j] if has_w else one)
                 row[j] = g * (one - t * t)
         else:
@@ -186,9 +191,84 @@ def linear_backward(
                 class_weight is not None,
                 y_local,
                 cap,
+                False,
             )
             dh[r0:r1] += _product(tmp, u, wk)
             dw[k0:k1] += _product(tmp, u.T, hb)
             if db is not None:
                 db[k0:k1] += u.sum(axis=0)
     return dh, dw, db
+
+
+def linear_fused(
+    h: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    coef: Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    softcap: float | None,
+    class_weight: np.ndarray | None,
+    smoothing: bool,
+    chunk_rows: int,
+    block_vocab: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    r"""Forward and gradient in one pass (Liger-Kernel's order): each logit computed once.
+
+    For each chunk of ``chunk_rows`` rows, the logits over the *whole*
+    vocabulary are formed (one product), reduced to the rows' logsumexp, and
+    overwritten with :math:`G` for the coefficients ``coef(r0, r1, lse)``
+    returns (known before the pass: the upstream gradient is given), then
+    :math:`\partial h = G W`, :math:`\partial W \mathrel{+}= G^\top h`.
+    Three block products per chunk instead of the two-pass order's four;
+    ``chunk_rows × K`` logits alive instead of one block.
+
+    Returns
+    -------
+    lse, zy, wz, dh, dw, db
+        As :func:`linear_lse` and :func:`linear_backward` return them.
+    """
+    n, k = h.shape[0], weight.shape[0]
+    if n == 0 or k == 0:
+        lse, zy, wz = linear_lse(
+            h, weight, bias, y, softcap=softcap, class_weight=class_weight,
+            smoothing=smoothing, block_rows=chunk_rows, block_vocab=block_vocab,
+        )  # fmt: skip
+        dh, dw, db = linear_backward(
+            h, weight, bias, y, lse, coef(0, n, lse), softcap=softcap,
+            class_weight=class_weight, block_rows=chunk_rows, block_vocab=block_vocab,
+        )  # fmt: skip
+        return lse, zy, wz, dh, dw, db
+    dt = h.dtype
+    lse, zy, wz_all = np.empty(n, dtype=dt), np.empty(n, dtype=dt), np.zeros(n, dtype=dt)
+    dh = np.empty_like(h, dtype=dt, order="C")
+    dw = np.zeros_like(weight, dtype=dt)
+    db = None if bias is None else np.zeros(k, dtype=dt)
+    rows = min(chunk_rows, n)
+    buf = np.empty(rows * k, dtype=dt)
+    tmp = np.empty(min(block_vocab, k) * h.shape[1], dtype=dt)
+    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    cap = 0.0 if softcap is None else float(softcap)
+    for r0, r1 in _spans(n, rows):
+        hb = h[r0:r1]
+        u = _product(buf, hb, weight.T)
+        if bias is not None:
+            u += bias
+        m, s, wz = np.full(r1 - r0, -np.inf), np.zeros(r1 - r0), np.zeros(r1 - r0)
+        lse_block(u, m, s, wz, w, class_weight is not None, smoothing, cap)  # caps u in place
+        with np.errstate(divide="ignore"):
+            lse[r0:r1] = m + np.log(s)
+        wz_all[r0:r1] = wz
+        zy[r0:r1] = u[np.arange(r1 - r0), y[r0:r1]]
+        alpha, beta, gamma = (
+            np.ascontiguousarray(c, dtype=np.float64) for c in coef(r0, r1, lse[r0:r1])
+        )
+        grad_block(
+            u, lse[r0:r1], alpha, beta, gamma, w, class_weight is not None, y[r0:r1], cap, True
+        )
+        np.matmul(u, weight, out=dh[r0:r1])
+        for k0, k1 in _spans(k, block_vocab):
+            dw[k0:k1] += _product(tmp, u[:, k0:k1].T, hb)
+        if db is not None:
+            db += u.sum(axis=0)
+    return lse, zy, wz_all, dh, dw, db

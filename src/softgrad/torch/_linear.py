@@ -23,7 +23,7 @@ switched off, run the same blocking in torch operations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack, overload
 
 import numpy as np
 import torch
@@ -41,7 +41,12 @@ def _numpy_path(h: Tensor) -> bool:
     )
 
 
+@overload
+def _np(t: Tensor) -> np.ndarray: ...
+@overload
+def _np(t: Tensor | None) -> np.ndarray | None: ...
 def _np(t: Tensor | None) -> np.ndarray | None:
+    """The tensor's memory as a NumPy array (a copy only when not contiguous)."""
     return None if t is None else t.detach().contiguous().numpy()
 
 
@@ -196,16 +201,13 @@ def linear_lse_backward(
     y: Tensor,
     lse: Tensor,
     coef: tuple[Tensor, Tensor, Tensor],
-    *,
-    softcap: float | None,
-    class_weight: Tensor | None,
-    block_rows: int,
-    block_vocab: int,
+    **options: Unpack[_ref.BackwardOptions],
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     r"""The blocked gradient pass for :math:`\partial L/\partial z = \alpha S - \beta e_y - \gamma w`."""
+    cap, blocks = options["softcap"] or 0.0, (options["block_rows"], options["block_vocab"])
     with torch.no_grad():
         dh, dw, db = _backward_op(
-            h, weight, bias, y, lse, *coef, class_weight, softcap or 0.0, block_rows, block_vocab
+            h, weight, bias, y, lse, *coef, options["class_weight"], cap, *blocks
         )
     return dh, dw, (db if bias is not None else None)
 
