@@ -1,50 +1,37 @@
-"""Delegation layer: a fused compiled kernel when one applies, the Array API version otherwise.
+"""The public functions: route by array library, then a fused kernel or the Array API version.
 
 Each public function here has the signature and docstring of its reference
 implementation (``softgrad._agnostic._softmax``, ``softgrad._agnostic._derivatives``,
-``softgrad._agnostic._losses``). It runs the numba kernels of ``softgrad.kernels``
-when
-
-* the kernels are enabled (:mod:`softgrad.kernels`) and numba is importable,
-* the inputs are NumPy arrays (exactly ``numpy.ndarray``) of float32 or
-  float64 — every other dtype, float16 included, and every other array
-  library take the reference path,
-* the options are ones the kernel implements (boolean ``where`` masks,
-  integer class labels; probability targets go to the reference), and
-* the array is large enough that the kernel is faster: below
-  ``min_size`` elements of the kernel policy (:class:`softgrad.kernels.Policy`)
-  the reference's lower call overhead wins; up to ``serial_max`` elements the
-  kernel runs in the calling thread.
+``softgrad._agnostic._losses``). A torch tensor goes to :mod:`softgrad.torch` and
+a JAX array to :mod:`softgrad.jax` (one operation with a closed-form
+derivative each); NumPy input goes to :mod:`softgrad.kernels._dispatch`, which
+runs a numba kernel when one applies (float32/float64 arrays large enough for
+the kernel policy, options the kernel implements) and the reference otherwise.
 
 Cross-entropy's arguments are checked once, by
 :func:`softgrad._agnostic._losses.cross_entropy_spec`; the kernel and the
 reference both read the targets, weights and the mean's denominator from that
 one specification, and the loss is reduced by the same function on both paths.
+Results agree with the reference within a few ulps (see ``tests/kernels/`` for
+the tolerances): the kernels use the same formulas (max shift, the
+:math:`t + r` split with ``log1p``, the effective target of cross-entropy) but
+sum in a different order, use a polynomial ``exp`` accurate to 1 ulp and
+multiply by reciprocals instead of dividing.
 
-Anything unusual — an invalid argument, an empty axis, a mask that does not
-broadcast, a label out of range — is handed to the reference, which raises
-the documented error. Results agree with the reference within a few ulps
-(see ``tests/kernels/`` for the tolerances): the kernels use the same
-formulas (max shift, the :math:`t + r` split with ``log1p``, the effective
-target of cross-entropy) but sum in a different order, use a polynomial
-``exp`` accurate to 1 ulp and multiply by reciprocals instead of dividing.
-
-The softmax axis is moved last and the array viewed as ``(rows, n)``; an
-input whose moved view is not C-contiguous (a C-ordered array reduced over
-another axis than the last, say) is copied once to that layout first.
+The bridges import :mod:`softgrad.kernels._dispatch`, never this module, so
+routing here makes no import circle.
 """
 
 from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
-import numpy as np
-
-from softgrad import kernels as _kernels
 from softgrad._agnostic import _derivatives, _losses, _softmax
-from softgrad._lib._array import Array, array_namespace, normalize_axis
+from softgrad._agnostic._losses import CrossEntropyOptions
+from softgrad._lib._array import Array, array_namespace
+from softgrad.kernels import _dispatch
 
 __all__ = [
     "CrossEntropyOptions",
@@ -56,8 +43,6 @@ __all__ = [
     "softmax",
     "softmax_vjp",
 ]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _bridge(*arrays: Any, names: tuple[str, ...]) -> ModuleType | None:
@@ -79,172 +64,33 @@ def _bridge(*arrays: Any, names: tuple[str, ...]) -> ModuleType | None:
     return bridge
 
 
-def _kernels_for(policy: _kernels.Policy, *arrays: Any) -> ModuleType | None:
-    """The kernels if every array is a large-enough float32/float64 ndarray of one dtype."""
-    first = arrays[0]
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype not in _FLOATS or a.dtype != first.dtype:
-            return None
-    if first.size == 0 or first.size < policy.min_size or not _kernels.enabled():
-        return None
-    return _kernels.load()
-
-
-def _variant(k: ModuleType, name: str, size: int, policy: _kernels.Policy) -> Any:
-    """The serial build of kernel ``name`` for inputs up to ``policy.serial_max``, else the parallel."""
-    return getattr(k, name + "_serial" if size <= policy.serial_max else name)
-
-
-def _to_rows(a: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """``a`` with ``axis`` moved last, as a C-contiguous (rows, n) array (a view when possible)."""
-    moved = a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
-    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]), moved.shape
-
-
-def _from_rows(a2: np.ndarray, moved_shape: tuple[int, ...], axis: int) -> np.ndarray:
-    out = a2.reshape(moved_shape)
-    return out if axis == len(moved_shape) - 1 else np.moveaxis(out, -1, axis)
-
-
-def _mask_rows(where: Any, shape: tuple[int, ...], axis: int) -> tuple[np.ndarray | None] | None:
-    """``(mask as rows,)``, ``(None,)`` without one, ``None`` when the reference must judge it."""
-    if where is None:
-        return (None,)
-    if type(where) is not np.ndarray or where.dtype != np.bool_:
-        return None
-    try:
-        full = np.broadcast_to(where, shape)
-    except ValueError:
-        return None
-    return (_to_rows(full, axis)[0],)
-
-
-def _chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
-    """Chunk length: whole rows when there are enough of them to share among threads."""
-    if rows >= 4:
-        return policy.chunk
-    return min(policy.chunk, max(4096, -(-n // 4)))
-
-
-def _rows_call(
-    policy: _kernels.Policy, arrays: tuple[Any, ...], axis: int, where: Any
-) -> tuple[ModuleType, int, np.ndarray | None] | None:
-    """(kernels, axis, mask as rows) for a row kernel on ``arrays``; ``None``: the reference."""
-    k = _kernels_for(policy, *arrays)
-    if k is None:
-        return None
-    shape = arrays[0].shape
-    ax = normalize_axis(axis, len(shape))
-    if shape[ax] == 0 or (mask := _mask_rows(where, shape, ax)) is None:
-        return None
-    return k, ax, mask[0]
-
-
-def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
-    """Run the forward kernel; ``None`` when the reference should handle the call."""
-    policy = _kernels.current_policy()
-    if (ready := _rows_call(policy, (x,), axis, where)) is None:
-        return None
-    k, ax, mask = ready
-    x2, moved = _to_rows(x, ax)
-    rows, n = x2.shape
-    out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
-    lse = np.empty(rows, dtype=x.dtype)
-    run = _variant(k, "forward_rows", x2.size, policy)
-    run(x2, mask, out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
-    if mode == k.LOGSUMEXP:
-        return lse.reshape(moved[:-1]), ax
-    return _from_rows(out, moved, ax)
-
-
-def _row_function(name: str, mode: int, x: Any, axis: int, where: Any, **keepdims: bool) -> Any:
-    """Function ``name``: the bridge of ``x``'s library, else the kernel, else the reference."""
+def _row_function(name: str, x: Any, axis: int, where: Any, **keepdims: bool) -> Any:
+    """Function ``name``: the bridge of ``x``'s library, else the NumPy entry point."""
     if (bridge := _bridge(x, where, names=("x", "where"))) is not None:
         return getattr(bridge, name)(x, axis, where=where, **keepdims)
-    res = _forward(x, axis, where, mode)
-    if res is None:
-        return getattr(_softmax, name)(x, axis, where=where, **keepdims)
-    if name != "logsumexp":
-        return res
-    lse, ax = res
-    return np.expand_dims(lse, ax) if keepdims["keepdims"] else lse
+    return getattr(_dispatch, name)(x, axis, where=where, **keepdims)
 
 
 @functools.wraps(_softmax.softmax)
 def softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    return _row_function("softmax", 0, x, axis, where)
+    return _row_function("softmax", x, axis, where)
 
 
 @functools.wraps(_softmax.log_softmax)
 def log_softmax(x: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    return _row_function("log_softmax", 1, x, axis, where)
+    return _row_function("log_softmax", x, axis, where)
 
 
 @functools.wraps(_softmax.logsumexp)
 def logsumexp(
     x: Array, /, axis: int = -1, *, where: Array | None = None, keepdims: bool = False
 ) -> Array:
-    return _row_function("logsumexp", 2, x, axis, where, keepdims=keepdims)
+    return _row_function("logsumexp", x, axis, where, keepdims=keepdims)
 
 
-def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
-    policy = _kernels.current_policy()
-    if s.shape != g.shape or (ready := _rows_call(policy, (s, g), axis, where)) is None:
-        return None
-    k, ax, mask = ready
-    s2, moved = _to_rows(s, ax)
-    g2, _ = _to_rows(g, ax)
-    out = np.empty_like(s2)
-    run = _variant(k, "vjp_rows", s2.size, policy)
-    run(s2, g2, mask, out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
-    return _from_rows(out, moved, ax)
-
-
-@functools.wraps(_derivatives.softmax_vjp)
-def softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    out = _vjp(s, g, axis, where, 0)
-    return _derivatives.softmax_vjp(s, g, axis, where=where) if out is None else out
-
-
-@functools.wraps(_derivatives.log_softmax_vjp)
-def log_softmax_vjp(s: Array, g: Array, /, axis: int = -1, *, where: Array | None = None) -> Array:
-    out = _vjp(s, g, axis, where, 1)
-    return _derivatives.log_softmax_vjp(s, g, axis, where=where) if out is None else out
-
-
-def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, Any] | None:
-    """The fused kernel for integer labels; ``None`` for anything the reference must handle."""
-    policy = _kernels.current_policy()
-    k = _kernels_for(policy, logits)
-    target = spec.target
-    if k is None or spec.targets != "index" or type(target) is not np.ndarray:
-        return None
-    if target.size == 0 or (spec.weight is not None and type(spec.weight) is not np.ndarray):
-        return None
-    dtype = logits.dtype
-    denom = None if spec.denominator is None else float(spec.denominator)
-    inv_denom = 1.0 if not denom else 1.0 / denom
-    if inv_denom >= float(np.finfo(dtype).max):
-        return None  # a subnormal weight sum: 1/denom overflows, the reference divides
-    x2, moved = _to_rows(logits, spec.axis)
-    loss = np.empty(x2.shape[0], dtype=dtype)
-    grad = np.empty_like(x2)
-    ignore = -1 if spec.ignore_index is None else spec.ignore_index
-    options = k.CrossEntropyOptions(ignore, spec.label_smoothing, inv_denom)
-    run = _variant(k, "cross_entropy_rows", x2.size, policy)
-    weight = None if spec.weight is None else np.ascontiguousarray(spec.weight)
-    run(x2, target.reshape(-1).astype(np.int64, copy=False), weight, loss, grad, options)
-    return _losses.reduce_loss(spec, loss.reshape(target.shape)), _from_rows(grad, moved, spec.axis)
-
-
-class CrossEntropyOptions(TypedDict, total=False):
-    """The keyword options of :func:`cross_entropy` and :func:`cross_entropy_and_grad`."""
-
-    weight: Array | None
-    ignore_index: int | None
-    label_smoothing: float
-    reduction: _losses.Reduction
-
+# the VJPs take NumPy input to the kernels and anything else to the reference
+softmax_vjp = functools.wraps(_derivatives.softmax_vjp)(_dispatch.softmax_vjp)
+log_softmax_vjp = functools.wraps(_derivatives.log_softmax_vjp)(_dispatch.log_softmax_vjp)
 
 _CROSS_ENTROPY_ARGS = ("logits", "target", "weight")
 
@@ -268,8 +114,4 @@ def cross_entropy_and_grad(
     bridge = _bridge(logits, target, options.get("weight"), names=_CROSS_ENTROPY_ARGS)
     if bridge is not None and bridge.__name__ == "softgrad.jax":
         return bridge.cross_entropy_and_grad(logits, target, axis, **options)  # type: ignore[no-any-return]
-    spec = _losses.cross_entropy_spec(logits, target, axis, **options)
-    res = _cross_entropy(logits, spec)
-    if res is not None:
-        return res
-    return _losses.cross_entropy_and_grad_of(logits, spec)
+    return _dispatch.cross_entropy_and_grad(logits, target, axis, **options)  # type: ignore[no-any-return]

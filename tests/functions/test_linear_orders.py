@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import softgrad as sg
-import softgrad._linear as lin
+import softgrad._linear_blocks as lin
 from softgrad import kernels
 
 pytest.importorskip("numba")

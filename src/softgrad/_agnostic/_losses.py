@@ -32,7 +32,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypedDict, TypeVar
 
 from softgrad._agnostic._docs import fill_doc
 from softgrad._agnostic._softmax import log_softmax
@@ -50,6 +50,7 @@ from softgrad._lib._array import (
 
 __all__ = [
     "DEFAULT_IGNORE_INDEX",
+    "CrossEntropyOptions",
     "CrossEntropySpec",
     "cross_entropy",
     "cross_entropy_and_grad",
@@ -62,6 +63,17 @@ __all__ = [
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 Reduction = Literal["mean", "sum", "none"]
+
+
+class CrossEntropyOptions(TypedDict, total=False):
+    """The keyword options of :func:`cross_entropy` and :func:`cross_entropy_and_grad`."""
+
+    weight: Array | None
+    ignore_index: int | None
+    label_smoothing: float
+    reduction: Reduction
+
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 

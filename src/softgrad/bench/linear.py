@@ -70,8 +70,8 @@ w = rng.standard_normal((k, d), dtype=np.float32)
 y = rng.integers(0, k, size=n)
 if impl.startswith("softgrad") and impl != "softgrad.torch":
     import softgrad as sg
-    import softgrad._linear
-    softgrad._linear.FUSED_ORDER = impl == "softgrad"
+    import softgrad._linear_blocks
+    softgrad._linear_blocks.FUSED_ORDER = impl == "softgrad"
     def step(rows):
         return sg.linear_cross_entropy_and_grad(h[:rows], w, y[:rows])
 else:

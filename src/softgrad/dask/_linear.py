@@ -28,9 +28,9 @@ import dask.array
 import numpy as np
 from dask.delayed import delayed
 
-from softgrad._linear import LinearCrossEntropyGrad, LinearCrossEntropyOptions
-from softgrad._linear import linear_cross_entropy as _numpy_loss
-from softgrad._linear import linear_cross_entropy_and_grad as _numpy_and_grad
+from softgrad._linear_blocks import LinearCrossEntropyGrad, LinearCrossEntropyOptions
+from softgrad._linear_blocks import loss as _numpy_loss
+from softgrad._linear_blocks import loss_and_grad as _numpy_and_grad
 
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_and_grad"]
 

@@ -52,7 +52,7 @@ import numpy as np
 from jax import lax
 
 from softgrad._agnostic import _losses
-from softgrad._delegation import CrossEntropyOptions
+from softgrad._agnostic._losses import CrossEntropyOptions
 from softgrad._lib._array import array_namespace, normalize_axis, to_compute, validate_where
 
 __all__ = [

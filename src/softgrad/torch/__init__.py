@@ -28,6 +28,6 @@ from softgrad.torch._functions import cross_entropy as cross_entropy
 from softgrad.torch._functions import log_softmax as log_softmax
 from softgrad.torch._functions import logsumexp as logsumexp
 from softgrad.torch._functions import softmax as softmax
-from softgrad.torch._linear import LinearCrossEntropyHead as LinearCrossEntropyHead
+from softgrad.torch._head import LinearCrossEntropyHead as LinearCrossEntropyHead
 
 __all__ = ["LinearCrossEntropyHead", "cross_entropy", "log_softmax", "logsumexp", "softmax"]

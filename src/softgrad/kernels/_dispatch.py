@@ -1,0 +1,202 @@
+"""The NumPy entry points: a fused numba kernel when one applies, the Array API reference otherwise.
+
+:mod:`softgrad._delegation` (the public functions) sends NumPy input here after
+routing torch tensors and JAX arrays to their bridges; ``softgrad.torch`` calls
+these on the memory of CPU tensors. Nothing here imports a bridge, so the
+bridges can use it without an import circle.
+
+A kernel runs when
+
+* the kernels are enabled (:mod:`softgrad.kernels`) and numba is importable,
+* the inputs are NumPy arrays (exactly ``numpy.ndarray``) of float32 or
+  float64 — every other dtype, float16 included, and every other array
+  library take the reference path,
+* the options are ones the kernel implements (boolean ``where`` masks,
+  integer class labels; probability targets go to the reference), and
+* the array is large enough that the kernel is faster: below
+  ``min_size`` elements of the kernel policy (:class:`softgrad.kernels.Policy`)
+  the reference's lower call overhead wins; up to ``serial_max`` elements the
+  kernel runs in the calling thread.
+
+Anything unusual — an invalid argument, an empty axis, a mask that does not
+broadcast, a label out of range — is handed to the reference, which raises
+the documented error. The softmax axis is moved last and the array viewed as
+``(rows, n)``; an input whose moved view is not C-contiguous is copied once to
+that layout first.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from softgrad import kernels as _kernels
+from softgrad._agnostic import _derivatives, _losses, _softmax
+from softgrad._lib._array import normalize_axis
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernels_for(policy: _kernels.Policy, *arrays: Any) -> ModuleType | None:
+    """The kernels if every array is a large-enough float32/float64 ndarray of one dtype."""
+    first = arrays[0]
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype not in _FLOATS or a.dtype != first.dtype:
+            return None
+    if first.size == 0 or first.size < policy.min_size or not _kernels.enabled():
+        return None
+    return _kernels.load()
+
+
+def _variant(k: ModuleType, name: str, size: int, policy: _kernels.Policy) -> Any:
+    """The serial build of kernel ``name`` for inputs up to ``policy.serial_max``, else the parallel."""
+    return getattr(k, name + "_serial" if size <= policy.serial_max else name)
+
+
+def _to_rows(a: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``a`` with ``axis`` moved last, as a C-contiguous (rows, n) array (a view when possible)."""
+    moved = a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
+    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]), moved.shape
+
+
+def _from_rows(a2: np.ndarray, moved_shape: tuple[int, ...], axis: int) -> np.ndarray:
+    out = a2.reshape(moved_shape)
+    return out if axis == len(moved_shape) - 1 else np.moveaxis(out, -1, axis)
+
+
+def _mask_rows(where: Any, shape: tuple[int, ...], axis: int) -> tuple[np.ndarray | None] | None:
+    """``(mask as rows,)``, ``(None,)`` without one, ``None`` when the reference must judge it."""
+    if where is None:
+        return (None,)
+    if type(where) is not np.ndarray or where.dtype != np.bool_:
+        return None
+    try:
+        full = np.broadcast_to(where, shape)
+    except ValueError:
+        return None
+    return (_to_rows(full, axis)[0],)
+
+
+def _chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
+    """Chunk length: whole rows when there are enough of them to share among threads."""
+    if rows >= 4:
+        return policy.chunk
+    return min(policy.chunk, max(4096, -(-n // 4)))
+
+
+def _rows_call(
+    policy: _kernels.Policy, arrays: tuple[Any, ...], axis: int, where: Any
+) -> tuple[ModuleType, int, np.ndarray | None] | None:
+    """(kernels, axis, mask as rows) for a row kernel on ``arrays``; ``None``: the reference."""
+    k = _kernels_for(policy, *arrays)
+    if k is None:
+        return None
+    shape = arrays[0].shape
+    ax = normalize_axis(axis, len(shape))
+    if shape[ax] == 0 or (mask := _mask_rows(where, shape, ax)) is None:
+        return None
+    return k, ax, mask[0]
+
+
+def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
+    """Run the forward kernel; ``None`` when the reference should handle the call."""
+    policy = _kernels.current_policy()
+    if (ready := _rows_call(policy, (x,), axis, where)) is None:
+        return None
+    k, ax, mask = ready
+    x2, moved = _to_rows(x, ax)
+    rows, n = x2.shape
+    out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
+    lse = np.empty(rows, dtype=x.dtype)
+    run = _variant(k, "forward_rows", x2.size, policy)
+    run(x2, mask, out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
+    if mode == k.LOGSUMEXP:
+        return lse.reshape(moved[:-1]), ax
+    return _from_rows(out, moved, ax)
+
+
+def row_function(name: str, mode: int, x: Any, axis: int, where: Any, **keepdims: bool) -> Any:
+    """Reference function ``name`` of :mod:`softgrad._agnostic._softmax`, by the kernel when it applies."""
+    res = _forward(x, axis, where, mode)
+    if res is None:
+        return getattr(_softmax, name)(x, axis, where=where, **keepdims)
+    if name != "logsumexp":
+        return res
+    lse, ax = res
+    return np.expand_dims(lse, ax) if keepdims["keepdims"] else lse
+
+
+def softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
+    """:func:`softgrad.softmax` for NumPy input."""
+    return row_function("softmax", 0, x, axis, where)
+
+
+def log_softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
+    """:func:`softgrad.log_softmax` for NumPy input."""
+    return row_function("log_softmax", 1, x, axis, where)
+
+
+def logsumexp(x: Any, axis: int = -1, *, where: Any = None, keepdims: bool = False) -> Any:
+    """:func:`softgrad.logsumexp` for NumPy input."""
+    return row_function("logsumexp", 2, x, axis, where, keepdims=keepdims)
+
+
+def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
+    policy = _kernels.current_policy()
+    if s.shape != g.shape or (ready := _rows_call(policy, (s, g), axis, where)) is None:
+        return None
+    k, ax, mask = ready
+    s2, moved = _to_rows(s, ax)
+    g2, _ = _to_rows(g, ax)
+    out = np.empty_like(s2)
+    run = _variant(k, "vjp_rows", s2.size, policy)
+    run(s2, g2, mask, out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
+    return _from_rows(out, moved, ax)
+
+
+def softmax_vjp(s: Any, g: Any, axis: int = -1, *, where: Any = None) -> Any:
+    """:func:`softgrad.softmax_vjp` for NumPy input."""
+    out = _vjp(s, g, axis, where, 0)
+    return _derivatives.softmax_vjp(s, g, axis, where=where) if out is None else out
+
+
+def log_softmax_vjp(s: Any, g: Any, axis: int = -1, *, where: Any = None) -> Any:
+    """:func:`softgrad.log_softmax_vjp` for NumPy input."""
+    out = _vjp(s, g, axis, where, 1)
+    return _derivatives.log_softmax_vjp(s, g, axis, where=where) if out is None else out
+
+
+def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, Any] | None:
+    """The fused kernel for integer labels; ``None`` for anything the reference must handle."""
+    policy = _kernels.current_policy()
+    k = _kernels_for(policy, logits)
+    target = spec.target
+    if k is None or spec.targets != "index" or type(target) is not np.ndarray:
+        return None
+    if target.size == 0 or (spec.weight is not None and type(spec.weight) is not np.ndarray):
+        return None
+    dtype = logits.dtype
+    denom = None if spec.denominator is None else float(spec.denominator)
+    inv_denom = 1.0 if not denom else 1.0 / denom
+    if inv_denom >= float(np.finfo(dtype).max):
+        return None  # a subnormal weight sum: 1/denom overflows, the reference divides
+    x2, moved = _to_rows(logits, spec.axis)
+    loss = np.empty(x2.shape[0], dtype=dtype)
+    grad = np.empty_like(x2)
+    ignore = -1 if spec.ignore_index is None else spec.ignore_index
+    options = k.CrossEntropyOptions(ignore, spec.label_smoothing, inv_denom)
+    run = _variant(k, "cross_entropy_rows", x2.size, policy)
+    weight = None if spec.weight is None else np.ascontiguousarray(spec.weight)
+    run(x2, target.reshape(-1).astype(np.int64, copy=False), weight, loss, grad, options)
+    return _losses.reduce_loss(spec, loss.reshape(target.shape)), _from_rows(grad, moved, spec.axis)
+
+
+def cross_entropy_and_grad(logits: Any, target: Any, axis: int = -1, **options: Any) -> Any:
+    """:func:`softgrad.cross_entropy_and_grad` for NumPy input (arguments checked once, by the spec)."""
+    spec = _losses.cross_entropy_spec(logits, target, axis, **options)
+    res = _cross_entropy(logits, spec)
+    if res is not None:
+        return res
+    return _losses.cross_entropy_and_grad_of(logits, spec)
