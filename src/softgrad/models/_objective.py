@@ -32,6 +32,23 @@ point, so a line-search trial costs one product (the loss needs only
 :math:`Z`) and the gradient at the accepted point costs the second one.
 Float32 data keeps its products in float32 (half the bytes to stream).
 
+The inner loop is lean: the data, the labels and the row weights are checked
+once by the estimator, so an evaluation calls NumPy directly on buffers
+allocated once (the logits, :math:`S - Y`, the row maxima and sums), with no
+argument checking, namespace lookup or dispatch, and it never loads the
+compiled kernels (a fit never waits for numba). The row formulas are the
+closed forms of :func:`softgrad.cross_entropy_and_grad` and
+:func:`softgrad.cross_entropy_hvp`, which the tests compare them with.
+For ``newton-cholesky`` the objective also forms the whole Hessian,
+
+.. math::
+
+    H = \sum_i \frac{s_i}{\sum s}\,\tilde x_i \tilde x_i^\top
+        \otimes \bigl(\mathrm{diag}(S_i) - S_i S_i^\top\bigr)
+        + \lambda\,I_W, \qquad \tilde x_i = [x_i, 1],
+
+from two matrix products (:meth:`MultinomialObjective.hessian`).
+
 This module is the seam between the solvers and the data: a solver sees only
 ``loss``, ``loss_and_grad``, ``hessp`` and ``batch_loss_and_grad`` of a flat
 vector, so an objective whose rows live elsewhere (blocks of a Dask array,
@@ -46,12 +63,41 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-# the public functions: fused kernels for large NumPy inputs, the Array API code otherwise
-from softgrad import cross_entropy_and_grad, cross_entropy_hvp
-
 __all__ = ["MultinomialObjective"]
 
 FloatArray = NDArray[np.floating[Any]]
+
+HESSIAN_BLOCK_BYTES = 8 << 20  # hessian(): rows per block so that S ⊗ x̃ takes about this much
+
+
+def _cross_entropy_rows(
+    z: FloatArray, onehot: FloatArray, g: FloatArray, row_max: FloatArray, row_sum: FloatArray
+) -> FloatArray:
+    r"""Per-row :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ij}} - z_{i,y_i}` and ``g = S - Y``, in buffers.
+
+    ``z`` is left untouched; ``g``, ``row_max`` and ``row_sum`` are overwritten
+    and ``row_sum`` is returned holding the per-row losses.
+    """
+    np.max(z, axis=1, out=row_max)
+    # shift by the row max: exp never overflows and S is unchanged
+    np.subtract(z, row_max[:, None], out=g)
+    np.exp(g, out=g)
+    np.sum(g, axis=1, out=row_sum)
+    g /= row_sum[:, None]  # S
+    np.log(row_sum, out=row_sum)
+    row_sum += row_max  # logsumexp(z_i)
+    np.multiply(z, onehot, out=z)  # z_{i,y_i} (z is recomputed at the next point)
+    row_sum -= np.sum(z, axis=1, out=row_max)
+    g -= onehot  # S - Y
+    return row_sum
+
+
+def _softmax_rows(z: FloatArray) -> FloatArray:
+    """``softmax(z, axis=1)`` in place (the rows shifted by their max first)."""
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
 
 
 class MultinomialObjective:
@@ -74,12 +120,13 @@ class MultinomialObjective:
 
     Notes
     -----
-    ``loss``, ``loss_and_grad`` and ``hessp`` take and return float64 vectors,
-    as scipy's optimisers want them; the stochastic solvers' mini-batch
-    gradient (:meth:`batch_loss_and_grad`) stays in the data's dtype. The last
-    point's logits and cross-entropy gradient are cached, so a line-search
-    trial followed by the gradient at the accepted point costs one product with
-    ``X`` each, and one cross-entropy pass in all.
+    ``loss``, ``loss_and_grad``, ``hessp`` and ``hessian`` take and return
+    float64 vectors, as the solvers want them; the stochastic solvers'
+    mini-batch gradient (:meth:`batch_loss_and_grad`) stays in the data's
+    dtype. The last point's logits and cross-entropy gradient are cached, so a
+    line-search trial followed by the gradient at the accepted point costs one
+    product with ``X`` each, and one cross-entropy pass in all. The arguments
+    are trusted (the estimator checks them): nothing is checked per evaluation.
 
     Examples
     --------
@@ -103,29 +150,33 @@ class MultinomialObjective:
         fit_intercept: bool = True,
         sample_weight: FloatArray | None = None,
     ) -> None:
-        self.X = X
-        self.y = y
-        self.sample_weight = sample_weight
-        self.n_classes = n_classes
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
+        n, d = X.shape
+        k, dt = n_classes, X.dtype
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.n_samples, self.n_features, self.n_classes, self.dtype = n, d, k, dt
         self.fit_intercept = fit_intercept
-        self.sw_sum = (
-            float(self.n_samples) if sample_weight is None else float(np.sum(sample_weight))
+        self.n_params = k * d + (k if fit_intercept else 0)
+        self.sw_sum = float(n) if sample_weight is None else float(np.sum(sample_weight))
+        self.sw_mean = self.sw_sum / n
+        # per-row factor s_i / Σs of the weighted mean (1/n without weights)
+        self.row_scale: FloatArray = (
+            np.full(n, 1.0 / n, dtype=dt)
+            if sample_weight is None
+            else (sample_weight / self.sw_sum).astype(dt)
         )
-        # per-row factor s_i / sum(s): the mean's weights
-        self.row_scale: FloatArray | None = (
-            None if sample_weight is None else (sample_weight / self.sw_sum).astype(X.dtype)
-        )
-        self.sw_mean = 1.0 if sample_weight is None else float(np.mean(sample_weight))
-        # C = inf: no penalty, λ = 1/inf = 0 exactly
-        self.l2 = 1.0 / (C * self.sw_sum)
-        self.n_params = n_classes * self.n_features + (n_classes if fit_intercept else 0)
-        self.n_evals = 0  # objective evaluations: logits computed (one product with X each)
-        self.n_grads = 0  # gradients: one more product with X each
-        self.hvp_rows = 0.0  # rows touched by Hessian-vector products (two products each)
-        self._w: FloatArray | None = None
-        self._cache: tuple[float, FloatArray] | None = None  # data loss, dCE/dZ at _w
+        self.l2 = 1.0 / (C * self.sw_sum)  # C = inf: λ = 1/inf = 0 exactly
+        # counters: logits computed (one product with X each), gradients (one more),
+        # rows touched by Hessian-vector products (two products each)
+        self.n_evals, self.n_grads, self.hvp_rows = 0, 0, 0.0
+        # buffers, allocated once: the logits, S - Y, Y one-hot, two per-row vectors
+        self._z = np.empty((n, k), dtype=dt)
+        self._g = np.empty((n, k), dtype=dt)
+        self._onehot = np.zeros((n, k), dtype=dt)
+        self._onehot[np.arange(n), y] = 1
+        self._row_max = np.empty(n, dtype=dt)
+        self._row_sum = np.empty(n, dtype=dt)
+        self._w: FloatArray | None = None  # the point of the cached loss and G
+        self._loss = 0.0
 
     # parameters <-> (W, b)
     def unpack(self, w: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -142,29 +193,24 @@ class MultinomialObjective:
             parts.append(np.asarray(b, dtype=dtype))
         return np.concatenate(parts)
 
-    def _logits(self, X: FloatArray, w: FloatArray) -> FloatArray:
+    def _logits(self, X: FloatArray, w: FloatArray, out: FloatArray | None = None) -> FloatArray:
         W, b = self.unpack(w)
-        z: FloatArray = X @ W.T.astype(X.dtype, copy=False)
+        z: FloatArray = np.matmul(X, W.T.astype(X.dtype), out=out)
         if self.fit_intercept:
-            z += b.astype(X.dtype, copy=False)
+            z += b.astype(X.dtype)
         return z
 
     def _data_loss_and_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
         """Mean weighted cross-entropy at ``w`` and ``G = ∂/∂Z``, cached for the last ``w``."""
-        if self._w is not None and self._cache is not None and np.array_equal(self._w, w):
-            return self._cache
-        z = self._logits(self.X, w)
+        if self._w is not None and np.array_equal(self._w, w):
+            return self._loss, self._g
+        z = self._logits(self.X, w, out=self._z)
         self.n_evals += 1
-        if self.row_scale is None:
-            loss, g = cross_entropy_and_grad(z, self.y, reduction="mean")
-            value = float(loss)
-        else:
-            # cross_entropy's weight= is per class: per-sample weights scale the rows
-            losses, g = cross_entropy_and_grad(z, self.y, reduction="none")
-            g *= self.row_scale[:, None]
-            value = float(np.dot(losses.astype(np.float64), self.row_scale))
-        self._w, self._cache = w.copy(), (value, g)
-        return value, g
+        losses = _cross_entropy_rows(z, self._onehot, self._g, self._row_max, self._row_sum)
+        self._g *= self.row_scale[:, None]
+        self._loss = float(np.dot(losses, self.row_scale))
+        self._w = w.copy()
+        return self._loss, self._g
 
     def penalty(self, w: FloatArray) -> float:
         r""":math:`\tfrac{\lambda}{2}\lVert W\rVert_F^2` (0 for ``C = inf``)."""
@@ -177,12 +223,28 @@ class MultinomialObjective:
 
     def loss_and_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
         """The objective and its gradient at ``w``: ``Gᵀ X + λW`` and ``Gᵀ 1``."""
-        W, _ = self.unpack(w)
         data_loss, g = self._data_loss_and_grad(w)
         self.n_grads += 1
-        gW = (g.T @ self.X).astype(np.float64) + self.l2 * W
-        grad = self.pack(gW, g.sum(axis=0, dtype=np.float64))
-        return data_loss + self.penalty(w), grad
+        return data_loss + self.penalty(w), self._pull_back(w, g, self.X, self.l2)
+
+    def _pull_back(self, v: FloatArray, r: FloatArray, X: FloatArray, l2: float) -> FloatArray:
+        """``[rᵀ X + λ V, rᵀ 1]`` flat, in float64: a logits-level vector mapped to parameters."""
+        V, _ = self.unpack(v)
+        out = np.empty(self.n_params)
+        k, d = self.n_classes, self.n_features
+        gW = out[: k * d].reshape(k, d)
+        gW[...] = r.T @ X
+        gW += l2 * V
+        if self.fit_intercept:
+            out[k * d :] = r.sum(axis=0, dtype=np.float64)
+        return out
+
+    def _rows(self, rows: NDArray[np.intp] | None) -> tuple[FloatArray, FloatArray]:
+        """The data rows and their weights of a mean over ``rows`` (every row if None)."""
+        if rows is None:
+            return self.X, self.row_scale
+        scale = self.row_scale[rows]
+        return self.X[rows], scale / max(float(np.sum(scale)), float(np.finfo(scale.dtype).tiny))
 
     def hessp(
         self, w: FloatArray, rows: NDArray[np.intp] | None = None
@@ -192,33 +254,86 @@ class MultinomialObjective:
         With ``rows``, the data term's Hessian is estimated on those rows only
         (reweighted to the full mean); the penalty's is exact.
         """
-        if rows is None:
-            X, y, sw = self.X, self.y, self.sample_weight
-        else:
-            X, y = self.X[rows], self.y[rows]
-            sw = None if self.sample_weight is None else self.sample_weight[rows]
-        # per-row factor of the mean on this subset (1/m, or s_i / Σ_subset s)
-        scale = (
-            np.full(X.shape[0], 1.0 / X.shape[0], dtype=X.dtype)
-            if sw is None
-            else (sw / max(float(np.sum(sw)), np.finfo(np.float64).tiny)).astype(X.dtype)
-        )
-        z = self._logits(X, w)
-        dt = X.dtype
+        X, scale = self._rows(rows)
+        S = _softmax_rows(self._logits(X, w))
 
         def hvp(v: FloatArray) -> FloatArray:
             self.hvp_rows += X.shape[0]
-            V, vb = self.unpack(v)
-            u = X @ V.T.astype(dt, copy=False)
-            if self.fit_intercept:
-                u += vb.astype(dt, copy=False)
+            u = self._logits(X, v)
             # the post's Jacobian diag(S) − S Sᵀ applied to each row of U
-            r = cross_entropy_hvp(z, y, u, reduction="none")
-            r *= scale[:, None]
-            hW = (r.T @ X).astype(np.float64) + self.l2 * V
-            return self.pack(hW, r.sum(axis=0, dtype=np.float64))
+            u -= np.sum(S * u, axis=1, keepdims=True)
+            u *= S
+            u *= scale[:, None]
+            return self._pull_back(v, u, X, self.l2)
 
         return hvp
+
+    def hessian(self, w: FloatArray) -> FloatArray:
+        r"""The whole Hessian at ``w``, shape ``(n_params, n_params)``, float64.
+
+        With :math:`\tilde x_i = [x_i, 1]` (just :math:`x_i` without an
+        intercept) and :math:`c_i = s_i / \sum s`, in the order
+        (class, feature) it is
+
+        .. math::
+
+            \sum_i c_i\,(\mathrm{diag}(S_i) \otimes \tilde x_i \tilde x_i^\top)
+            - B^\top B, \qquad B_i = \sqrt{c_i}\; S_i \otimes \tilde x_i,
+
+        two matrix products per block of rows; it is then permuted to the
+        order of ``w`` (``W`` row by row, then ``b``) and :math:`\lambda` is
+        added to the diagonal of the ``W`` entries.
+        """
+        k, d = self.n_classes, self.n_features
+        dp = d + int(self.fit_intercept)
+        p = k * dp
+        H = np.zeros((p, p))
+        diag_blocks = np.zeros((p, dp))
+        step = max(1, HESSIAN_BLOCK_BYTES // (8 * p))
+        for start in range(0, self.n_samples, step):
+            rows = slice(start, start + step)
+            Xb = self.X[rows].astype(np.float64)
+            if self.fit_intercept:
+                Xb = np.hstack([Xb, np.ones((Xb.shape[0], 1))])
+            root_c = np.sqrt(self.row_scale[rows].astype(np.float64))[:, None]
+            S = _softmax_rows(self._logits(self.X[rows], w).astype(np.float64))
+            B = ((root_c * S)[:, :, None] * Xb[:, None, :]).reshape(-1, p)
+            H -= B.T @ B
+            diag_blocks += B.T @ (root_c * Xb)
+        for c in range(k):
+            block = slice(c * dp, (c + 1) * dp)
+            H[block, block] += diag_blocks[block]
+        # (class, feature) order -> the order of w: W row by row, then b
+        order = np.arange(p).reshape(k, dp)
+        order = np.concatenate([order[:, :d].ravel(), order[:, d:].ravel()])
+        H_w: FloatArray = H[np.ix_(order, order)]
+        H_w[np.diag_indices(k * d)] += self.l2
+        return H_w
+
+    def flat_directions(self) -> FloatArray:
+        r"""Orthonormal columns spanning the directions along which nothing changes.
+
+        Softmax is invariant to adding one vector to every class's logits:
+        adding :math:`c` to every bias (always, with an intercept) and, with no
+        penalty (``C = inf``), adding :math:`c` to column :math:`j` of every
+        class's weights. The Hessian is zero along them and the gradient
+        orthogonal to them; shape ``(n_params, r)``, possibly ``r = 0``.
+        """
+        k, d = self.n_classes, self.n_features
+        columns = []
+        if self.l2 == 0.0:
+            for j in range(d):
+                u = np.zeros(self.n_params)
+                u[j : k * d : d] = 1.0
+                columns.append(u)
+        if self.fit_intercept:
+            u = np.zeros(self.n_params)
+            u[k * d :] = 1.0
+            columns.append(u)
+        if not columns:
+            return np.zeros((self.n_params, 0))
+        U: FloatArray = np.stack(columns, axis=1) / np.sqrt(k)
+        return U
 
     def batch_loss_and_grad(
         self, rows: NDArray[np.intp], w: FloatArray
@@ -231,16 +346,16 @@ class MultinomialObjective:
         Everything stays in ``w``'s dtype (float32 data and ``w``: float32
         updates); the returned gradient is flat like ``w``.
         """
-        xb, yb = self.X[rows], self.y[rows]
-        W, b = self.unpack(w)
-        scale = np.full(len(rows), 1.0 / (len(rows) * self.sw_mean), dtype=xb.dtype)
-        if self.sample_weight is not None:
-            scale *= self.sample_weight[rows]
-        z = xb @ W.T
-        if self.fit_intercept:
-            z += b
-        losses, g = cross_entropy_and_grad(z, yb, reduction="none")
+        xb = self.X[rows]
+        m = len(rows)
+        scale = self.row_scale[rows] * xb.dtype.type(self.n_samples / m)
+        z = self._logits(xb, w.astype(xb.dtype, copy=False))
+        g = np.empty_like(z)
+        losses = _cross_entropy_rows(
+            z, self._onehot[rows], g, np.empty(m, z.dtype), np.empty(m, z.dtype)
+        )
         g *= scale[:, None]
+        W, _ = self.unpack(w)
         gW = g.T @ xb + xb.dtype.type(self.l2) * W
         grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if self.fit_intercept else gW.ravel()
         return float(np.dot(losses, scale)), grad
