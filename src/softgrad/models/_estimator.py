@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from softgrad import log_softmax, softmax
+from softgrad import kernels, log_softmax, softmax
 from softgrad.models._io import load_model, save_model
 from softgrad.models._objective import MultinomialObjective
 from softgrad.models._solvers import (
@@ -481,13 +481,21 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return z
 
     def predict_proba(self, X: Any) -> FloatArray:
-        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1."""
-        p: FloatArray = softmax(self._logits(X), axis=-1)
+        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1.
+
+        The compiled kernels serve only if this process has loaded them
+        already: a prediction never waits for numba.
+        """
+        z = self._logits(X)
+        with kernels.policy(enabled=kernels.loaded()):
+            p: FloatArray = softmax(z, axis=-1)
         return p
 
     def predict_log_proba(self, X: Any) -> FloatArray:
-        """``log_softmax`` of the logits, accurate for tiny probabilities."""
-        lp: FloatArray = log_softmax(self._logits(X), axis=-1)
+        """``log_softmax`` of the logits, accurate for tiny probabilities (kernels as above)."""
+        z = self._logits(X)
+        with kernels.policy(enabled=kernels.loaded()):
+            lp: FloatArray = log_softmax(z, axis=-1)
         return lp
 
     def predict(self, X: Any) -> NDArray[Any]:
