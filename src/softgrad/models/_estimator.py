@@ -44,9 +44,14 @@ Solver = Literal["auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"]
 Callback = Callable[[int, float], Any]
 FloatArray = NDArray[np.floating[Any]]
 
-# products with X of at most this many multiply-adds run on one BLAS thread: a
-# threaded GEMM of well under a millisecond gains little on a quiet machine and
-# waits whole scheduler slices for busy cores on a loaded one
+# products with X of at most SERIAL_PRODUCT_MAX multiply-adds run on one BLAS thread:
+# a threaded GEMM of well under a millisecond gains little on a quiet machine and
+# waits whole scheduler slices for busy cores on a loaded one (measured on digits,
+# load 7 on 2 cores: a default-threads fit 0.17 s with the limit, 6.5 s for
+# LogisticRegression without). Below SERIAL_PRODUCT_MIN OpenBLAS runs a GEMM on one
+# thread by itself, and the limit's one-off cost (threadpoolctl scans the loaded
+# libraries, ~10-60 ms per process) is not paid.
+SERIAL_PRODUCT_MIN = 1 << 16
 SERIAL_PRODUCT_MAX = 1 << 22
 
 
@@ -59,7 +64,11 @@ def _threadpools() -> Any:
 
 def _blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
     """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
-    if obj.n_samples * obj.n_features * obj.n_classes > SERIAL_PRODUCT_MAX:
+    if (
+        not SERIAL_PRODUCT_MIN
+        < obj.n_samples * obj.n_features * obj.n_classes
+        <= SERIAL_PRODUCT_MAX
+    ):
         return contextlib.nullcontext()
     limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
         limits=1, user_api="blas"
@@ -331,8 +340,13 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "loss_evals": obj.n_evals,
             "gradients": obj.n_grads,
             "hvp_rows": obj.hvp_rows,
-            # products with X, in units of one pass over all rows
-            "data_passes": obj.n_evals + obj.n_grads + 2 * obj.hvp_rows / obj.n_samples,
+            "hessians": obj.n_hessians,
+            # products with X, in units of one pass over all rows (a whole Hessian: one
+            # product for its logits; its Gram products are K times wider and not counted)
+            "data_passes": obj.n_evals
+            + obj.n_grads
+            + 2 * obj.hvp_rows / obj.n_samples
+            + obj.n_hessians,
         }
         return res
 

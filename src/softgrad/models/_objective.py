@@ -71,25 +71,33 @@ HESSIAN_BLOCK_BYTES = 8 << 20  # hessian(): rows per block so that S ⊗ x̃ tak
 
 
 def _cross_entropy_rows(
-    z: FloatArray, onehot: FloatArray, g: FloatArray, row_max: FloatArray, row_sum: FloatArray
-) -> FloatArray:
-    r"""Per-row :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ij}} - z_{i,y_i}` and ``g = S - Y``, in buffers.
+    z: FloatArray, target: NDArray[np.intp], scale: FloatArray, g: FloatArray, work: FloatArray
+) -> float:
+    r"""Weighted cross-entropy :math:`\sum_i c_i\,\mathrm{CE}_i` and ``g = c (S - Y)``, in buffers.
 
-    ``z`` is left untouched; ``g``, ``row_max`` and ``row_sum`` are overwritten
-    and ``row_sum`` is returned holding the per-row losses.
+    :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ij} - m_i} + m_i - z_{i,y_i}` with
+    the row max :math:`m_i`. ``target`` holds the flat indices
+    ``i * K + y_i`` of the true classes, ``scale`` the row weights :math:`c_i`;
+    ``g`` (like ``z``) and ``work`` (4 rows of ``len(z)``) are overwritten, ``z``
+    is left untouched. Three passes over the ``n × K`` logits (shift and exp,
+    the row sums, the scaling); the labels touch one entry per row.
     """
+    row_max, row_sum, picked, factor = work
     np.max(z, axis=1, out=row_max)
     # shift by the row max: exp never overflows and S is unchanged
     np.subtract(z, row_max[:, None], out=g)
     np.exp(g, out=g)
     np.sum(g, axis=1, out=row_sum)
-    g /= row_sum[:, None]  # S
+    np.divide(scale, row_sum, out=factor)
+    g *= factor[:, None]  # c S
+    np.take(z.reshape(-1), target, out=picked)  # z_{i, y_i}
     np.log(row_sum, out=row_sum)
-    row_sum += row_max  # logsumexp(z_i)
-    np.multiply(z, onehot, out=z)  # z_{i,y_i} (z is recomputed at the next point)
-    row_sum -= np.sum(z, axis=1, out=row_max)
-    g -= onehot  # S - Y
-    return row_sum
+    row_sum += row_max
+    row_sum -= picked  # CE_i
+    np.take(g.reshape(-1), target, out=picked)
+    picked -= scale
+    np.put(g.reshape(-1), target, picked)  # c (S - Y)
+    return float(np.dot(row_sum, scale))
 
 
 def _softmax_rows(z: FloatArray) -> FloatArray:
@@ -168,13 +176,12 @@ class MultinomialObjective:
         # counters: logits computed (one product with X each), gradients (one more),
         # rows touched by Hessian-vector products (two products each)
         self.n_evals, self.n_grads, self.hvp_rows = 0, 0, 0.0
-        # buffers, allocated once: the logits, S - Y, Y one-hot, two per-row vectors
+        self.n_hessians = 0  # whole Hessians formed (newton-cholesky)
+        # buffers, allocated once: the logits, c (S - Y), four per-row vectors
         self._z = np.empty((n, k), dtype=dt)
         self._g = np.empty((n, k), dtype=dt)
-        self._onehot = np.zeros((n, k), dtype=dt)
-        self._onehot[np.arange(n), y] = 1
-        self._row_max = np.empty(n, dtype=dt)
-        self._row_sum = np.empty(n, dtype=dt)
+        self._work = np.empty((4, n), dtype=dt)
+        self._target = np.arange(n) * k + y  # flat indices of the true classes
         self._w: FloatArray | None = None  # the point of the cached loss and G
         self._loss = 0.0
 
@@ -206,9 +213,7 @@ class MultinomialObjective:
             return self._loss, self._g
         z = self._logits(self.X, w, out=self._z)
         self.n_evals += 1
-        losses = _cross_entropy_rows(z, self._onehot, self._g, self._row_max, self._row_sum)
-        self._g *= self.row_scale[:, None]
-        self._loss = float(np.dot(losses, self.row_scale))
+        self._loss = _cross_entropy_rows(z, self._target, self.row_scale, self._g, self._work)
         self._w = w.copy()
         return self._loss, self._g
 
@@ -284,6 +289,7 @@ class MultinomialObjective:
         order of ``w`` (``W`` row by row, then ``b``) and :math:`\lambda` is
         added to the diagonal of the ``W`` entries.
         """
+        self.n_hessians += 1
         k, d = self.n_classes, self.n_features
         dp = d + int(self.fit_intercept)
         p = k * dp
@@ -351,11 +357,9 @@ class MultinomialObjective:
         scale = self.row_scale[rows] * xb.dtype.type(self.n_samples / m)
         z = self._logits(xb, w.astype(xb.dtype, copy=False))
         g = np.empty_like(z)
-        losses = _cross_entropy_rows(
-            z, self._onehot[rows], g, np.empty(m, z.dtype), np.empty(m, z.dtype)
-        )
-        g *= scale[:, None]
+        target = np.arange(m) * self.n_classes + self.y[rows]
+        loss = _cross_entropy_rows(z, target, scale, g, np.empty((4, m), dtype=z.dtype))
         W, _ = self.unpack(w)
         gW = g.T @ xb + xb.dtype.type(self.l2) * W
         grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if self.fit_intercept else gW.ravel()
-        return float(np.dot(losses, scale)), grad
+        return loss, grad
