@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -31,6 +31,7 @@ from numpy.typing import DTypeLike, NDArray
 from softgrad._lib._extras import require
 
 __all__ = [
+    "EpochSettings",
     "Result",
     "StochasticState",
     "choose_solver",
@@ -498,20 +499,29 @@ def stochastic_epoch(
     return float(total / n + obj.penalty(w))
 
 
+class EpochSettings(TypedDict):
+    """The settings of :func:`stochastic_epoch`, passed through by :func:`stochastic`."""
+
+    rule: Rule
+    learning_rate: float
+    batch_size: int
+    rng: np.random.Generator
+
+
 def stochastic(
     obj: MiniBatch,
     w: FloatArray,
     state: StochasticState,
     *,
-    rule: Rule,
-    learning_rate: float,
-    batch_size: int,
     max_iter: int,
     tol: float,
-    rng: np.random.Generator,
     callback: Callback | None = None,
+    **epoch: Unpack[EpochSettings],
 ) -> Result:
     """Epochs of :func:`stochastic_epoch` (``w`` updated in place) until the loss stalls.
+
+    ``epoch`` holds :func:`stochastic_epoch`'s keyword arguments (``rule``,
+    ``learning_rate``, ``batch_size``, ``rng``).
 
     Converged when the epoch objective has not improved by ``tol`` for
     ``N_ITER_NO_CHANGE`` epochs in a row.
@@ -541,21 +551,19 @@ def stochastic(
         return Result(w, 0, False, [data_loss + obj.penalty(w)])
     curve: list[float] = []
     best, no_change = math.inf, 0
-    for epoch in range(1, max_iter + 1):
-        loss = stochastic_epoch(
-            obj, w, state, rule=rule, learning_rate=learning_rate, batch_size=batch_size, rng=rng
-        )
+    for n_epoch in range(1, max_iter + 1):
+        loss = stochastic_epoch(obj, w, state, **epoch)
         if not math.isfinite(loss):
             msg = (
-                f"{rule} diverged (objective {loss}) at epoch {epoch}: "
-                f"lower learning_rate (now {learning_rate})"
+                f"{epoch['rule']} diverged (objective {loss}) at epoch {n_epoch}: "
+                f"lower learning_rate (now {epoch['learning_rate']})"
             )
             raise FloatingPointError(msg)
         curve.append(loss)
         if callback is not None:
-            callback(epoch, loss)
+            callback(n_epoch, loss)
         no_change = no_change + 1 if loss > best - tol else 0
         best = min(best, loss)
         if no_change >= N_ITER_NO_CHANGE:
-            return Result(w, epoch, True, curve)
+            return Result(w, n_epoch, True, curve)
     return Result(w, max_iter, False, curve)
