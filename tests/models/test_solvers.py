@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from softgrad.models._solvers import (
+    HESSIAN_ROWS,
     N_ITER_NO_CHANGE,
     NEWTON_CHOLESKY_MAX_PARAMS,
     StochasticState,
@@ -135,9 +136,12 @@ class TestChooseSolver:
             (150, 15, "newton-cholesky"),  # iris
             (178, 42, "newton-cholesky"),  # wine
             (10**6, NEWTON_CHOLESKY_MAX_PARAMS, "newton-cholesky"),
-            (10**6, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
+            (10**6, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
+            (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
+            (4 * HESSIAN_ROWS, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
             (1797, 650, "lbfgs"),  # digits
-            (48000, 7850, "lbfgs"),  # 784 features, 10 classes
+            (48000, 7850, "newton-cg"),  # 784 features, 10 classes
+            (500000, 385, "newton-cg"),  # covertype's shape
         ],
     )
     def test_by_shape(self, n_samples, n_params, expected):

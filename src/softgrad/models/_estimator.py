@@ -94,10 +94,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     fit_intercept : bool, default True
         Learn the bias ``b`` (never penalised).
     solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"}, default "auto"
-        ``auto``: ``newton-cholesky`` when the model has few parameters
-        for its data, ``lbfgs`` otherwise (the rule is
-        :func:`softgrad.models._solvers.choose_solver`; the choice is kept in
-        ``solver_``).
+        ``auto``: ``newton-cholesky`` for models of at most 256 parameters
+        (``n_classes * (n_features + 1)``), else ``newton-cg`` from 32,768
+        rows (its Hessian on a row subsample, seeded by ``random_state``),
+        else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
+        the choice is kept in ``solver_``).
         ``lbfgs``: limited-memory BFGS fed the fused loss and gradient.
         ``newton-cg``: Newton steps solved by conjugate gradients on the
         closed-form Hessian-vector product, with a backtracking line search.
