@@ -70,42 +70,44 @@ FloatArray = NDArray[np.floating[Any]]
 HESSIAN_BLOCK_BYTES = 8 << 20  # hessian(): rows per block so that S ⊗ x̃ takes about this much
 
 
-def _cross_entropy_rows(
-    z: FloatArray, target: NDArray[np.intp], scale: FloatArray, g: FloatArray, work: FloatArray
+def _cross_entropy_columns(
+    zt: FloatArray, target: NDArray[np.intp], scale: FloatArray, gt: FloatArray, work: FloatArray
 ) -> float:
-    r"""Weighted cross-entropy :math:`\sum_i c_i\,\mathrm{CE}_i` and ``g = c (S - Y)``, in buffers.
+    r"""Weighted cross-entropy :math:`\sum_i c_i\,\mathrm{CE}_i` and ``c (S - Y)``, in buffers.
 
-    :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ij} - m_i} + m_i - z_{i,y_i}` with
-    the row max :math:`m_i`. ``target`` holds the flat indices
-    ``i * K + y_i`` of the true classes, ``scale`` the row weights :math:`c_i`;
-    ``g`` (like ``z``) and ``work`` (4 rows of ``len(z)``) are overwritten, ``z``
-    is left untouched. Three passes over the ``n × K`` logits (shift and exp,
-    the row sums, the scaling); the labels touch one entry per row.
+    The logits come transposed, ``zt`` of shape ``(K, n)``: sample :math:`i` is
+    column :math:`i`, so every per-sample max and sum is an elementwise
+    operation over ``K`` contiguous rows (fast in NumPy; a reduction along a
+    short last axis is not). :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ji} - m_i}
+    + m_i - z_{y_i i}` with the column max :math:`m_i`. ``target`` holds the
+    flat indices ``y_i * n + i`` of the true classes, ``scale`` the weights
+    :math:`c_i`; ``gt`` (like ``zt``) and ``work`` (4 rows of ``n``) are
+    overwritten, ``zt`` is left untouched.
     """
-    row_max, row_sum, picked, factor = work
-    np.max(z, axis=1, out=row_max)
-    # shift by the row max: exp never overflows and S is unchanged
-    np.subtract(z, row_max[:, None], out=g)
-    np.exp(g, out=g)
-    np.sum(g, axis=1, out=row_sum)
-    np.divide(scale, row_sum, out=factor)
-    g *= factor[:, None]  # c S
-    np.take(z.reshape(-1), target, out=picked)  # z_{i, y_i}
-    np.log(row_sum, out=row_sum)
-    row_sum += row_max
-    row_sum -= picked  # CE_i
-    np.take(g.reshape(-1), target, out=picked)
+    col_max, col_sum, picked, factor = work
+    np.max(zt, axis=0, out=col_max)
+    # shift by the max: exp never overflows and S is unchanged
+    np.subtract(zt, col_max, out=gt)
+    np.exp(gt, out=gt)
+    np.sum(gt, axis=0, out=col_sum)
+    np.divide(scale, col_sum, out=factor)
+    gt *= factor  # c S
+    np.take(zt.reshape(-1), target, out=picked)  # z_{y_i, i}
+    np.log(col_sum, out=col_sum)
+    col_sum += col_max
+    col_sum -= picked  # CE_i
+    np.take(gt.reshape(-1), target, out=picked)
     picked -= scale
-    np.put(g.reshape(-1), target, picked)  # c (S - Y)
-    return float(np.dot(row_sum, scale))
+    np.put(gt.reshape(-1), target, picked)  # c (S - Y)
+    return float(np.dot(col_sum, scale))
 
 
-def _softmax_rows(z: FloatArray) -> FloatArray:
-    """``softmax(z, axis=1)`` in place (the rows shifted by their max first)."""
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+def _softmax_columns(zt: FloatArray) -> FloatArray:
+    """``softmax(zt, axis=0)`` in place (each column shifted by its max first)."""
+    zt -= zt.max(axis=0)
+    np.exp(zt, out=zt)
+    zt /= zt.sum(axis=0)
+    return zt
 
 
 class MultinomialObjective:
@@ -177,11 +179,12 @@ class MultinomialObjective:
         # rows touched by Hessian-vector products (two products each)
         self.n_evals, self.n_grads, self.hvp_rows = 0, 0, 0.0
         self.n_hessians = 0  # whole Hessians formed (newton-cholesky)
-        # buffers, allocated once: the logits, c (S - Y), four per-row vectors
-        self._z = np.empty((n, k), dtype=dt)
-        self._g = np.empty((n, k), dtype=dt)
+        # buffers, allocated once, samples along columns: the logits Zᵀ, c (S - Y)ᵀ,
+        # four per-sample vectors
+        self._zt = np.empty((k, n), dtype=dt)
+        self._gt = np.empty((k, n), dtype=dt)
         self._work = np.empty((4, n), dtype=dt)
-        self._target = np.arange(n) * k + y  # flat indices of the true classes
+        self._target = y * n + np.arange(n)  # flat indices of the true classes in Zᵀ
         self._w: FloatArray | None = None  # the point of the cached loss and G
         self._loss = 0.0
 
@@ -201,21 +204,22 @@ class MultinomialObjective:
         return np.concatenate(parts)
 
     def _logits(self, X: FloatArray, w: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        """``Zᵀ = W Xᵀ + b``, shape ``(K, len(X))``, in the data's dtype."""
         W, b = self.unpack(w)
-        z: FloatArray = np.matmul(X, W.T.astype(X.dtype), out=out)
+        zt: FloatArray = np.matmul(W.astype(X.dtype), X.T, out=out)
         if self.fit_intercept:
-            z += b.astype(X.dtype)
-        return z
+            zt += b.astype(X.dtype)[:, None]
+        return zt
 
     def _data_loss_and_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
         """Mean weighted cross-entropy at ``w`` and ``G = ∂/∂Z``, cached for the last ``w``."""
         if self._w is not None and np.array_equal(self._w, w):
-            return self._loss, self._g
-        z = self._logits(self.X, w, out=self._z)
+            return self._loss, self._gt
+        zt = self._logits(self.X, w, out=self._zt)
         self.n_evals += 1
-        self._loss = _cross_entropy_rows(z, self._target, self.row_scale, self._g, self._work)
+        self._loss = _cross_entropy_columns(zt, self._target, self.row_scale, self._gt, self._work)
         self._w = w.copy()
-        return self._loss, self._g
+        return self._loss, self._gt
 
     def penalty(self, w: FloatArray) -> float:
         r""":math:`\tfrac{\lambda}{2}\lVert W\rVert_F^2` (0 for ``C = inf``)."""
@@ -232,16 +236,16 @@ class MultinomialObjective:
         self.n_grads += 1
         return data_loss + self.penalty(w), self._pull_back(w, g, self.X, self.l2)
 
-    def _pull_back(self, v: FloatArray, r: FloatArray, X: FloatArray, l2: float) -> FloatArray:
-        """``[rᵀ X + λ V, rᵀ 1]`` flat, in float64: a logits-level vector mapped to parameters."""
+    def _pull_back(self, v: FloatArray, rt: FloatArray, X: FloatArray, l2: float) -> FloatArray:
+        """``[Rᵀ X + λ V, Rᵀ 1]`` flat, float64: logits-level ``Rᵀ`` (K, n) mapped to parameters."""
         V, _ = self.unpack(v)
         out = np.empty(self.n_params)
         k, d = self.n_classes, self.n_features
         gW = out[: k * d].reshape(k, d)
-        gW[...] = r.T @ X
+        gW[...] = rt @ X
         gW += l2 * V
         if self.fit_intercept:
-            out[k * d :] = r.sum(axis=0, dtype=np.float64)
+            out[k * d :] = rt.sum(axis=1, dtype=np.float64)
         return out
 
     def _rows(self, rows: NDArray[np.intp] | None) -> tuple[FloatArray, FloatArray]:
@@ -260,16 +264,16 @@ class MultinomialObjective:
         (reweighted to the full mean); the penalty's is exact.
         """
         X, scale = self._rows(rows)
-        S = _softmax_rows(self._logits(X, w))
+        St = _softmax_columns(self._logits(X, w))
 
         def hvp(v: FloatArray) -> FloatArray:
             self.hvp_rows += X.shape[0]
-            u = self._logits(X, v)
-            # the post's Jacobian diag(S) − S Sᵀ applied to each row of U
-            u -= np.sum(S * u, axis=1, keepdims=True)
-            u *= S
-            u *= scale[:, None]
-            return self._pull_back(v, u, X, self.l2)
+            ut = self._logits(X, v)
+            # the post's Jacobian diag(S) − S Sᵀ applied to each sample's column of Uᵀ
+            ut -= np.sum(St * ut, axis=0)
+            ut *= St
+            ut *= scale
+            return self._pull_back(v, ut, X, self.l2)
 
         return hvp
 
@@ -302,7 +306,7 @@ class MultinomialObjective:
             if self.fit_intercept:
                 Xb = np.hstack([Xb, np.ones((Xb.shape[0], 1))])
             root_c = np.sqrt(self.row_scale[rows].astype(np.float64))[:, None]
-            S = _softmax_rows(self._logits(self.X[rows], w).astype(np.float64))
+            S = _softmax_columns(self._logits(self.X[rows], w).astype(np.float64)).T
             B = ((root_c * S)[:, :, None] * Xb[:, None, :]).reshape(-1, p)
             H -= B.T @ B
             diag_blocks += B.T @ (root_c * Xb)
@@ -355,11 +359,11 @@ class MultinomialObjective:
         xb = self.X[rows]
         m = len(rows)
         scale = self.row_scale[rows] * xb.dtype.type(self.n_samples / m)
-        z = self._logits(xb, w.astype(xb.dtype, copy=False))
-        g = np.empty_like(z)
-        target = np.arange(m) * self.n_classes + self.y[rows]
-        loss = _cross_entropy_rows(z, target, scale, g, np.empty((4, m), dtype=z.dtype))
+        zt = self._logits(xb, w.astype(xb.dtype, copy=False))
+        gt = np.empty_like(zt)
+        target = self.y[rows] * m + np.arange(m)
+        loss = _cross_entropy_columns(zt, target, scale, gt, np.empty((4, m), dtype=zt.dtype))
         W, _ = self.unpack(w)
-        gW = g.T @ xb + xb.dtype.type(self.l2) * W
-        grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if self.fit_intercept else gW.ravel()
+        gW = gt @ xb + xb.dtype.type(self.l2) * W
+        grad = np.concatenate([gW.ravel(), gt.sum(axis=1)]) if self.fit_intercept else gW.ravel()
         return loss, grad
