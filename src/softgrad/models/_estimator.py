@@ -62,13 +62,18 @@ def _threadpools() -> Any:
     return ThreadpoolController()
 
 
+def _one_blas_thread_already() -> bool:
+    """True when the environment already gives BLAS one thread (nothing to limit)."""
+    return (os.cpu_count() or 1) == 1 or any(
+        os.environ.get(var, "").strip() == "1"
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    )
+
+
 def _blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
     """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
-    if (
-        not SERIAL_PRODUCT_MIN
-        < obj.n_samples * obj.n_features * obj.n_classes
-        <= SERIAL_PRODUCT_MAX
-    ):
+    size = obj.n_samples * obj.n_features * obj.n_classes
+    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or _one_blas_thread_already():
         return contextlib.nullcontext()
     limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
         limits=1, user_api="blas"
