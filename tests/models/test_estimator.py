@@ -13,11 +13,11 @@ from sklearn.linear_model import LogisticRegression
 
 from softgrad import SoftmaxClassifier
 
-SOLVERS = ["lbfgs", "newton-cg", "sgd", "adam"]
+SOLVERS = ["auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"]
 
 
 class TestFit:
-    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "sgd", "adam"])
+    @pytest.mark.parametrize("solver", SOLVERS)
     def test_every_solver_learns_iris(self, iris, solver):
         X, y = iris
         clf = SoftmaxClassifier(solver=solver, batch_size=32, random_state=0, tol=1e-3)
@@ -42,7 +42,7 @@ class TestFit:
         assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
         assert clf.predict(X[:1])[0] == "setosa"
 
-    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "sgd", "adam"])
+    @pytest.mark.parametrize("solver", SOLVERS)
     def test_float32_stays_float32(self, iris, solver):
         X, y = iris
         clf = SoftmaxClassifier(solver=solver, random_state=0, max_iter=300, tol=1e-3)
@@ -143,7 +143,7 @@ class TestBadInput:
 
 
 class TestConvergenceWarning:
-    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "newton-cholesky"])
     def test_exact_solvers_name_max_iter_and_tol(self, iris, solver):
         X, y = iris
         with pytest.warns(ConvergenceWarning, match=r"max_iter=1\b.*increase max_iter, raise tol"):
@@ -177,7 +177,7 @@ def _overlapping(n=600, seed=0):
 class TestNoPenalty:
     """C=np.inf fits without a penalty (scikit-learn's spelling), for every solver."""
 
-    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+    @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "newton-cholesky"])
     def test_exact_solvers_match_unpenalised_logistic_regression(self, solver):
         X, y = _overlapping()
         with warnings.catch_warnings():
@@ -212,6 +212,69 @@ class TestNoPenalty:
         loaded = SoftmaxClassifier.load(tmp_path / "m.npz")
         assert np.inf == loaded.C
         np.testing.assert_array_equal(loaded.coef_, clf.coef_)
+
+
+class TestAutoSolver:
+    """solver="auto" (the default) picks by the model's size: pinned by shape."""
+
+    @pytest.mark.parametrize(
+        ("n_features", "n_classes", "fit_intercept", "expected"),
+        [
+            (4, 3, True, "newton-cholesky"),  # iris: 15 parameters
+            (13, 3, True, "newton-cholesky"),  # wine: 42
+            (63, 4, True, "newton-cholesky"),  # 256, the largest
+            (64, 4, False, "newton-cholesky"),  # 256 without intercepts
+            (64, 4, True, "lbfgs"),  # 260
+            (64, 10, True, "lbfgs"),  # digits: 650
+        ],
+    )
+    def test_choice_by_shape(self, n_features, n_classes, fit_intercept, expected):
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((60, n_features))
+        y = np.arange(60) % n_classes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = SoftmaxClassifier(fit_intercept=fit_intercept, max_iter=2).fit(X, y)
+        assert clf.solver == "auto"
+        assert clf.solver_ == expected
+
+    def test_explicit_solver_is_kept(self, iris):
+        X, y = iris
+        assert SoftmaxClassifier(solver="newton-cg").fit(X, y).solver_ == "newton-cg"
+
+
+class TestFirstCall:
+    """A fit and a prediction in a fresh process never import numba (no JIT to wait for)."""
+
+    @pytest.mark.parametrize("solver", ["auto", "lbfgs", "newton-cg", "adam"])
+    def test_digits_fit_and_predict_proba_do_not_import_numba(self, solver):
+        # digits' 1797 x 10 logits are above the kernels' min_size: before, this loaded numba
+        code = (
+            "import sys\n"
+            "from sklearn.datasets import load_digits\n"
+            "from softgrad import SoftmaxClassifier\n"
+            "X, y = load_digits(return_X_y=True)\n"
+            f"clf = SoftmaxClassifier(solver={solver!r}, max_iter=5).fit(X / 16, y)\n"
+            "clf.predict_proba(X / 16), clf.predict_log_proba(X / 16), clf.score(X / 16, y)\n"
+            "print('numba' in sys.modules, 'softgrad.kernels._softmax' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.split() == ["False", "False"]
+
+    def test_loaded_kernels_serve_predict_proba(self, iris):
+        # once this process has the kernels, a large predict_proba uses them (same values)
+        from softgrad import kernels
+
+        pytest.importorskip("numba")
+        X, y = iris
+        clf = SoftmaxClassifier().fit(X, y)
+        Xbig = np.repeat(X, 20, axis=0)
+        before = clf.predict_proba(Xbig)
+        assert kernels.load() is not None
+        assert kernels.loaded()
+        np.testing.assert_allclose(clf.predict_proba(Xbig), before, rtol=1e-12, atol=1e-15)
 
 
 class TestMaxIterZero:

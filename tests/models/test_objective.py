@@ -172,3 +172,97 @@ class TestValue:
         w[0] = 1.0  # a changed vector (even in place) is a new point
         obj.loss(w)
         assert obj.n_evals == 2
+
+
+def _fd_hessian(obj, w, h=1e-5):
+    """Central differences of the gradient, column by column (the Hessian's oracle)."""
+    cols = []
+    for j in range(obj.n_params):
+        e = np.zeros(obj.n_params)
+        e[j] = h
+        cols.append((obj.loss_and_grad(w + e)[1] - obj.loss_and_grad(w - e)[1]) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+class TestHessian:
+    """newton-cholesky's whole Hessian against finite differences of the gradient."""
+
+    @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+    @pytest.mark.parametrize("fit_intercept", [True, False], ids=["intercept", "no-intercept"])
+    @pytest.mark.parametrize("C", [0.7, np.inf], ids=["penalised", "no-penalty"])
+    def test_matches_finite_differences_of_the_gradient(self, problem, weighted, fit_intercept, C):
+        X, y, sw = problem(n=30, d=3, k=3)
+        obj = _objective(X, y, sw if weighted else None, k=3, C=C, fit_intercept=fit_intercept)
+        w = np.random.default_rng(11).standard_normal(obj.n_params)
+        H = obj.hessian(w)
+        assert H.shape == (obj.n_params, obj.n_params)
+        np.testing.assert_allclose(H, H.T, atol=1e-14)
+        np.testing.assert_allclose(H, _fd_hessian(obj, w), rtol=1e-6, atol=1e-8)
+
+    def test_equals_the_hessian_vector_product(self, problem):
+        X, y, sw = problem()
+        obj = _objective(X, y, sw, C=0.3)
+        rng = np.random.default_rng(12)
+        w, v = rng.standard_normal(obj.n_params), rng.standard_normal(obj.n_params)
+        np.testing.assert_allclose(obj.hessian(w) @ v, obj.hessp(w)(v), rtol=1e-10, atol=1e-12)
+
+    def test_blocks_of_rows_add_up(self, problem, monkeypatch):
+        # rows in several blocks (a large data set) give the same matrix as one block
+        import softgrad.models._objective as objective
+
+        X, y, sw = problem(n=50)
+        obj = _objective(X, y, sw)
+        w = np.random.default_rng(13).standard_normal(obj.n_params)
+        whole = obj.hessian(w)
+        monkeypatch.setattr(objective, "HESSIAN_BLOCK_BYTES", 8 * obj.n_params * 7)  # 7 rows
+        np.testing.assert_allclose(obj.hessian(w), whole, rtol=1e-12, atol=1e-14)
+
+    @pytest.mark.parametrize("C", [1.0, np.inf], ids=["penalised", "no-penalty"])
+    def test_flat_directions_change_nothing(self, problem, C):
+        # H U = 0 and g ⟂ U: softmax's common shift of the intercepts (and, unpenalised,
+        # of each weight column)
+        X, y, sw = problem()
+        obj = _objective(X, y, sw, C=C)
+        w = np.random.default_rng(14).standard_normal(obj.n_params)
+        U = obj.flat_directions()
+        assert U.shape == (obj.n_params, 1 if C == 1.0 else 1 + obj.n_features)
+        np.testing.assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-14)
+        np.testing.assert_allclose(obj.hessian(w) @ U, 0.0, atol=1e-12)
+        np.testing.assert_allclose(U.T @ obj.loss_and_grad(w)[1], 0.0, atol=1e-12)
+        penalised_no_intercept = _objective(X, y, fit_intercept=False)
+        assert penalised_no_intercept.flat_directions().shape == (20, 0)
+
+
+class TestAgainstThePublicFunctions:
+    """The lean inner loop computes what softgrad's public closed forms compute."""
+
+    @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+    def test_loss_gradient_and_hvp(self, problem, dtype):
+        from softgrad import cross_entropy_and_grad, cross_entropy_hvp
+
+        X, y, _ = problem(n=33, dtype=dtype)
+        obj = _objective(X, y, C=np.inf)
+        rng = np.random.default_rng(15)
+        w, v = rng.standard_normal(obj.n_params), rng.standard_normal(obj.n_params)
+        W, b = obj.unpack(w)
+        z = (X @ W.T.astype(dtype) + b.astype(dtype)).astype(np.float64)
+        loss, g = cross_entropy_and_grad(z, y, reduction="mean")
+        f, grad = obj.loss_and_grad(w)
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        assert f == pytest.approx(float(loss), rel=rtol)
+        Xd = X.astype(np.float64)
+        expected = np.concatenate([(g.T @ Xd).ravel(), g.sum(0)])
+        np.testing.assert_allclose(grad, expected, rtol=10 * rtol, atol=10 * rtol)
+        V, vb = obj.unpack(v)
+        r = cross_entropy_hvp(z, y, Xd @ V.T + vb, reduction="mean")
+        hv = np.concatenate([(r.T @ Xd).ravel(), r.sum(0)])
+        np.testing.assert_allclose(obj.hessp(w)(v), hv, rtol=100 * rtol, atol=100 * rtol)
+
+    def test_extreme_logits_stay_finite(self, problem):
+        # the rows are shifted by their max before exp: huge weights give a finite loss
+        X, y, _ = problem()
+        obj = _objective(X, y)
+        w = np.full(obj.n_params, 300.0) * np.random.default_rng(16).standard_normal(obj.n_params)
+        f, g = obj.loss_and_grad(w)
+        assert np.isfinite(f)
+        assert np.all(np.isfinite(g))

@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from softgrad.models._solvers import (
+    HESSIAN_ROWS,
     N_ITER_NO_CHANGE,
+    NEWTON_CHOLESKY_MAX_PARAMS,
     StochasticState,
+    choose_solver,
     conjugate_gradient,
     lbfgs,
     newton_cg,
+    newton_cholesky,
     stochastic,
     stochastic_epoch,
 )
@@ -61,14 +65,91 @@ class Quadratic:
     def penalty(self, w):
         return 0.5 * self.lam * float(w @ w)
 
+    def hessian(self, w):
+        return self.H.copy()
+
+    def flat_directions(self):
+        return np.zeros((len(self.c), 0))
+
     def batch_loss_and_grad(self, rows, w):
         A, t = self.A[rows], self.t[rows]
         r = A @ w - t
         return 0.5 * float(r @ r) / len(rows), A.T @ r / len(rows) + self.lam * w
 
 
+EXACT = [lbfgs, newton_cg, newton_cholesky]
+EXACT_IDS = ["lbfgs", "newton-cg", "newton-cholesky"]
+
+
+class Shifted(Quadratic):
+    """The quadratic in (u, v) of u + v only, plus ½ v-free terms: flat along (1, -1).
+
+    f(a, b, c) = ½ h (a + b)² − t (a + b) + ½ c² − c: H is singular along
+    (1, −1, 0)/√2 and the gradient orthogonal to it; minimisers a + b = t/h, c = 1.
+    """
+
+    def __init__(self, h=2.0, t=3.0):
+        self.h, self.t_ = h, t
+        self.dtype = np.dtype(np.float64)
+        self.H = np.array([[h, h, 0.0], [h, h, 0.0], [0.0, 0.0, 1.0]])
+        self.c = np.array([t, t, 1.0])
+
+    def loss(self, w):
+        return 0.5 * float(w @ self.H @ w) - float(self.c @ w)
+
+    def flat_directions(self):
+        return np.array([[1.0], [-1.0], [0.0]]) / np.sqrt(2)
+
+
+class TestNewtonCholesky:
+    def test_one_step_on_a_quadratic(self):
+        q = Quadratic()
+        res = newton_cholesky(q, np.zeros(4), max_iter=10, tol=1e-10)
+        assert res.converged
+        assert res.n_iter == 1
+        np.testing.assert_allclose(res.w, q.minimiser, rtol=1e-10)
+
+    def test_flat_direction_gives_the_minimum_norm_step(self):
+        # singular H: the step H p = -g orthogonal to the flat direction (no drift along it)
+        q = Shifted()
+        w0 = np.array([0.5, -0.5, 0.0])  # on the flat line through 0
+        res = newton_cholesky(q, w0, max_iter=10, tol=1e-12)
+        assert res.converged
+        assert res.w[0] + res.w[1] == pytest.approx(1.5)
+        assert res.w[2] == pytest.approx(1.0)
+        assert res.w[0] - res.w[1] == pytest.approx(1.0)  # unchanged along (1, -1)
+
+    def test_not_positive_definite_falls_back_to_least_squares(self):
+        # the flat direction undeclared: Cholesky fails, the least-squares step still solves it
+        q = Shifted()
+        q.flat_directions = lambda: np.zeros((3, 0))
+        res = newton_cholesky(q, np.zeros(3), max_iter=10, tol=1e-12)
+        assert res.converged
+        assert res.w[0] + res.w[1] == pytest.approx(1.5)
+        assert res.w[2] == pytest.approx(1.0)
+
+
+class TestChooseSolver:
+    @pytest.mark.parametrize(
+        ("n_samples", "n_params", "expected"),
+        [
+            (150, 15, "newton-cholesky"),  # iris
+            (178, 42, "newton-cholesky"),  # wine
+            (10**6, NEWTON_CHOLESKY_MAX_PARAMS, "newton-cholesky"),
+            (10**6, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
+            (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
+            (4 * HESSIAN_ROWS, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
+            (1797, 650, "lbfgs"),  # digits
+            (48000, 7850, "newton-cg"),  # 784 features, 10 classes
+            (500000, 385, "newton-cg"),  # covertype's shape
+        ],
+    )
+    def test_by_shape(self, n_samples, n_params, expected):
+        assert choose_solver(n_samples, n_params) == expected
+
+
 class TestExactSolvers:
-    @pytest.mark.parametrize("solver", [lbfgs, newton_cg], ids=["lbfgs", "newton-cg"])
+    @pytest.mark.parametrize("solver", EXACT, ids=EXACT_IDS)
     def test_reach_the_minimiser(self, solver):
         q = Quadratic()
         seen = []
@@ -82,6 +163,15 @@ class TestExactSolvers:
         # the objective never goes up
         assert np.all(np.diff(res.loss_curve) <= 1e-15)
 
+    def test_lbfgs_reports_a_failed_line_search(self):
+        # a gradient that points the wrong way: no step decreases f, nothing is claimed
+        q = Quadratic()
+        wrong = q.loss_and_grad
+        q.loss_and_grad = lambda w: (wrong(w)[0], -wrong(w)[1])
+        res = lbfgs(q, np.zeros(4), max_iter=10, tol=1e-10)
+        assert not res.converged
+        assert res.message == "line search failed"
+
     def test_newton_converges_in_a_few_steps(self):
         # inexact solves (forcing term min(0.5, sqrt(|g|_1))) still converge superlinearly
         q = Quadratic()
@@ -89,7 +179,7 @@ class TestExactSolvers:
         assert res.converged
         assert res.n_iter <= 6
 
-    @pytest.mark.parametrize("solver", [lbfgs, newton_cg], ids=["lbfgs", "newton-cg"])
+    @pytest.mark.parametrize("solver", EXACT, ids=EXACT_IDS)
     def test_max_iter_zero_returns_the_start(self, solver):
         q = Quadratic()
         w0 = np.full(4, 0.5)
@@ -102,7 +192,8 @@ class TestExactSolvers:
         # started at the minimiser, zero iterations is already converged
         assert solver(q, q.minimiser, max_iter=0, tol=1e-8).converged
 
-    @pytest.mark.parametrize("solver", [lbfgs, newton_cg], ids=["lbfgs", "newton-cg"])
+    # (newton-cholesky solves a quadratic exactly in its one step)
+    @pytest.mark.parametrize("solver", EXACT[:2], ids=EXACT_IDS[:2])
     def test_stopping_early_is_reported(self, solver):
         res = solver(Quadratic(), np.zeros(4), max_iter=1, tol=1e-14)
         assert not res.converged

@@ -53,6 +53,7 @@ __all__ = [
     "disabled",
     "enabled",
     "load",
+    "loaded",
     "policy",
     "set_enabled",
     "set_policy",
@@ -200,6 +201,20 @@ def available() -> bool:
         spec = importlib.util.find_spec("numba")
         _module["numba"] = None if spec is None else ModuleType("numba-present")
     return _module["numba"] is not None
+
+
+def loaded() -> bool:
+    """True when this process has already imported the kernels (no call would wait for numba).
+
+    Code that may run once on small data (a classifier's ``predict_proba``)
+    can use the kernels only when this holds, so that it never pays for
+    importing numba and loading the compiled code itself.
+
+    >>> from softgrad import kernels
+    >>> isinstance(kernels.loaded(), bool)
+    True
+    """
+    return _module.get("cpu") is not None
 
 
 def load() -> ModuleType | None:

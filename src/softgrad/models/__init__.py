@@ -1,9 +1,11 @@
 """Layer 5: the post's network as a scikit-learn estimator.
 
-``_objective`` (the multinomial logistic loss, gradient and Hessian-vector
-product of one parameter vector), ``_solvers`` (L-BFGS, Newton-CG, momentum
-SGD, Adam on any such objective), ``_estimator`` (``SoftmaxClassifier``),
-``_io`` (model files) and ``_validation`` (the parameters' constraints).
+``_objective`` (the multinomial logistic loss, gradient, Hessian-vector
+product and whole Hessian of one parameter vector, in a lean loop on buffers
+allocated once), ``_solvers`` (L-BFGS, Newton-CG, Newton-Cholesky, momentum
+SGD, Adam on any such objective, and ``solver="auto"``'s rule), ``_estimator``
+(``SoftmaxClassifier``), ``_io`` (model files) and ``_validation`` (the
+parameters' constraints).
 Needs scikit-learn and SciPy: ``pip install 'softgrad[models]'``.
 """
 

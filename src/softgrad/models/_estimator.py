@@ -9,6 +9,8 @@ softgrad's public functions, which use the fused kernels where they apply.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,14 +23,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from softgrad import log_softmax, softmax
+from softgrad import kernels, log_softmax, softmax
 from softgrad.models._io import load_model, save_model
 from softgrad.models._objective import MultinomialObjective
 from softgrad.models._solvers import (
     Result,
     StochasticState,
+    choose_solver,
     lbfgs,
     newton_cg,
+    newton_cholesky,
     stochastic,
     stochastic_epoch,
 )
@@ -36,9 +40,45 @@ from softgrad.models._validation import PARAMETER_CONSTRAINTS, validate_params
 
 __all__ = ["SoftmaxClassifier"]
 
-Solver = Literal["lbfgs", "newton-cg", "sgd", "adam"]
+Solver = Literal["auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"]
 Callback = Callable[[int, float], Any]
 FloatArray = NDArray[np.floating[Any]]
+
+# products with X of at most SERIAL_PRODUCT_MAX multiply-adds run on one BLAS thread:
+# a threaded GEMM of well under a millisecond gains little on a quiet machine and
+# waits whole scheduler slices for busy cores on a loaded one (measured on digits,
+# load 7 on 2 cores: a default-threads fit 0.17 s with the limit, 6.5 s for
+# LogisticRegression without). Below SERIAL_PRODUCT_MIN OpenBLAS runs a GEMM on one
+# thread by itself, and the limit's one-off cost (threadpoolctl scans the loaded
+# libraries, ~10-60 ms per process) is not paid.
+SERIAL_PRODUCT_MIN = 1 << 16
+SERIAL_PRODUCT_MAX = 1 << 22
+
+
+@functools.cache
+def _threadpools() -> Any:
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # sklearn's dependency
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread_already() -> bool:
+    """True when the environment already gives BLAS one thread (nothing to limit)."""
+    return (os.cpu_count() or 1) == 1 or any(
+        os.environ.get(var, "").strip() == "1"
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    )
+
+
+def _blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
+    size = obj.n_samples * obj.n_features * obj.n_classes
+    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or _one_blas_thread_already():
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
+        limits=1, user_api="blas"
+    )
+    return limited
 
 
 class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -48,7 +88,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     outputs, :math:`p(y \mid x) = \mathrm{softmax}(W x + b)`, and minimises the
     same objective as :class:`sklearn.linear_model.LogisticRegression`
     (multinomial, L2 penalty ``1/C``, unpenalised intercept, sample weights),
-    so converged ``lbfgs`` and ``newton-cg`` fits reach the same optimum.
+    so converged ``lbfgs``, ``newton-cg`` and ``newton-cholesky`` fits reach the
+    same optimum.
 
     Parameters
     ----------
@@ -57,18 +98,27 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         ``np.inf`` fits without a penalty, as in scikit-learn.
     fit_intercept : bool, default True
         Learn the bias ``b`` (never penalised).
-    solver : {"lbfgs", "newton-cg", "sgd", "adam"}, default "lbfgs"
-        ``lbfgs``: scipy's L-BFGS-B fed the fused loss and gradient.
+    solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"}, default "auto"
+        ``auto``: ``newton-cholesky`` for models of at most 256 parameters
+        (``n_classes * (n_features + 1)``), else ``newton-cg`` from 32,768
+        rows (its Hessian on a row subsample, seeded by ``random_state``),
+        else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
+        the choice is kept in ``solver_``).
+        ``lbfgs``: limited-memory BFGS fed the fused loss and gradient.
         ``newton-cg``: Newton steps solved by conjugate gradients on the
         closed-form Hessian-vector product, with a backtracking line search.
+        ``newton-cholesky``: Newton steps on the whole closed-form Hessian
+        :math:`\sum_i \tilde x_i \tilde x_i^\top \otimes (\mathrm{diag}(S_i) - S_i S_i^\top) + I/C`,
+        factored by Cholesky (few parameters, many rows).
         ``sgd`` (momentum 0.9) and ``adam``: mini-batch epochs.
     max_iter : int, default 1000
-        Iterations (``lbfgs``, ``newton-cg``) or epochs (``sgd``, ``adam``).
+        Iterations (``lbfgs``, ``newton-cg``, ``newton-cholesky``) or epochs
+        (``sgd``, ``adam``).
         ``0`` returns the initial state (zeros, or the previous coefficients
         with ``warm_start``) and its objective in ``loss_curve_``, with a
         ``ConvergenceWarning`` unless it is already optimal, as scikit-learn does.
     tol : float, default 1e-4
-        ``lbfgs``/``newton-cg`` stop when the largest gradient entry is at most
+        The exact solvers stop when the largest gradient entry is at most
         ``tol``; ``sgd``/``adam`` when the epoch loss has not improved by
         ``tol`` for 10 epochs.
     batch_size : int, default 200
@@ -96,6 +146,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         The class labels, sorted.
     n_iter_ : int
         Iterations or epochs run by the last fit.
+    solver_ : str
+        The solver the last ``fit`` used (``solver``, or what ``auto`` chose).
     n_features_in_ : int
         Number of features seen in ``fit``.
     loss_curve_ : list of float
@@ -142,7 +194,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         *,
         C: float = 1.0,
         fit_intercept: bool = True,
-        solver: Solver = "lbfgs",
+        solver: Solver = "auto",
         max_iter: int = 1000,
         tol: float = 1e-4,
         batch_size: int = 200,
@@ -237,8 +289,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         else:
             W0, b0 = np.zeros((k, d)), np.zeros(k)
         obj = self._objective(X, y_idx.astype(np.intp).ravel(), sw)
+        self.solver_ = (
+            choose_solver(X.shape[0], obj.n_params) if self.solver == "auto" else self.solver
+        )
         callback = self._iteration_callback()
-        if self.solver in ("sgd", "adam"):
+        if self.solver_ in ("sgd", "adam"):
             w0 = obj.pack(W0, b0, dtype=X.dtype)
             state, rng = self._stochastic_state(w0, reset=True)
             res = stochastic(
@@ -275,22 +330,29 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _fit_exact(
         self, obj: MultinomialObjective, w0: FloatArray, callback: Callback | None
     ) -> Result:
-        """``lbfgs`` or ``newton-cg`` from ``w0``; records ``fit_stats_``."""
-        max_iter, tol = int(self.max_iter), float(self.tol)
-        if self.solver == "lbfgs":
-            res = lbfgs(obj, w0, max_iter=max_iter, tol=tol, callback=callback)
-        else:
-            rng = np.random.default_rng(self.random_state)
-            max_cg = max(20, 20 * obj.n_classes)
-            res = newton_cg(
-                obj, w0, max_iter=max_iter, tol=tol, callback=callback, max_cg=max_cg, rng=rng
-            )
+        """``lbfgs``, ``newton-cg`` or ``newton-cholesky`` from ``w0``; records ``fit_stats_``."""
+        options: dict[str, Any] = {"max_iter": int(self.max_iter), "tol": float(self.tol)}
+        options["callback"] = callback
+        with _blas_threads(obj):
+            if self.solver_ == "lbfgs":
+                res = lbfgs(obj, w0, **options)
+            elif self.solver_ == "newton-cholesky":
+                res = newton_cholesky(obj, w0, **options)
+            else:
+                rng = np.random.default_rng(self.random_state)
+                max_cg = max(20, 20 * obj.n_classes)
+                res = newton_cg(obj, w0, **options, max_cg=max_cg, rng=rng)
         self.fit_stats_ = {
             "loss_evals": obj.n_evals,
             "gradients": obj.n_grads,
             "hvp_rows": obj.hvp_rows,
-            # products with X, in units of one pass over all rows
-            "data_passes": obj.n_evals + obj.n_grads + 2 * obj.hvp_rows / obj.n_samples,
+            "hessians": obj.n_hessians,
+            # products with X, in units of one pass over all rows (a whole Hessian: one
+            # product for its logits; its Gram products are K times wider and not counted)
+            "data_passes": obj.n_evals
+            + obj.n_grads
+            + 2 * obj.hvp_rows / obj.n_samples
+            + obj.n_hessians,
         }
         return res
 
@@ -383,14 +445,14 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _warn_not_converged(self, res: Result) -> None:
         max_iter = int(self.max_iter)
-        if self.solver in ("sgd", "adam"):
+        if self.solver_ in ("sgd", "adam"):
             hint = (
                 f"the loss was still improving by more than tol after max_iter={max_iter} "
                 "epochs; increase max_iter, raise tol, or tune learning_rate"
             )
         else:
             hint = (
-                f"{self.solver} did not reach tol within max_iter={max_iter} iterations"
+                f"{self.solver_} did not reach tol within max_iter={max_iter} iterations"
                 f"{f' ({res.message})' if res.message else ''}; increase max_iter, raise tol, "
                 "or standardise the features (sklearn.preprocessing.StandardScaler)"
             )
@@ -403,7 +465,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         def callback(iteration: int, value: float) -> None:
             if self.verbose:
-                print(f"{self.solver} iteration {iteration}: objective {value:.6g}")
+                print(f"{self.solver_} iteration {iteration}: objective {value:.6g}")
             if user is not None:
                 user(iteration, value)
 
@@ -439,13 +501,21 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return z
 
     def predict_proba(self, X: Any) -> FloatArray:
-        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1."""
-        p: FloatArray = softmax(self._logits(X), axis=-1)
+        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1.
+
+        The compiled kernels serve only if this process has loaded them
+        already: a prediction never waits for numba.
+        """
+        z = self._logits(X)
+        with kernels.policy(enabled=kernels.loaded()):
+            p: FloatArray = softmax(z, axis=-1)
         return p
 
     def predict_log_proba(self, X: Any) -> FloatArray:
-        """``log_softmax`` of the logits, accurate for tiny probabilities."""
-        lp: FloatArray = log_softmax(self._logits(X), axis=-1)
+        """``log_softmax`` of the logits, accurate for tiny probabilities (kernels as above)."""
+        z = self._logits(X)
+        with kernels.policy(enabled=kernels.loaded()):
+            lp: FloatArray = log_softmax(z, axis=-1)
         return lp
 
     def predict(self, X: Any) -> NDArray[Any]:

@@ -32,6 +32,23 @@ point, so a line-search trial costs one product (the loss needs only
 :math:`Z`) and the gradient at the accepted point costs the second one.
 Float32 data keeps its products in float32 (half the bytes to stream).
 
+The inner loop is lean: the data, the labels and the row weights are checked
+once by the estimator, so an evaluation calls NumPy directly on buffers
+allocated once (the logits, :math:`S - Y`, the row maxima and sums), with no
+argument checking, namespace lookup or dispatch, and it never loads the
+compiled kernels (a fit never waits for numba). The row formulas are the
+closed forms of :func:`softgrad.cross_entropy_and_grad` and
+:func:`softgrad.cross_entropy_hvp`, which the tests compare them with.
+For ``newton-cholesky`` the objective also forms the whole Hessian,
+
+.. math::
+
+    H = \sum_i \frac{s_i}{\sum s}\,\tilde x_i \tilde x_i^\top
+        \otimes \bigl(\mathrm{diag}(S_i) - S_i S_i^\top\bigr)
+        + \lambda\,I_W, \qquad \tilde x_i = [x_i, 1],
+
+from two matrix products (:meth:`MultinomialObjective.hessian`).
+
 This module is the seam between the solvers and the data: a solver sees only
 ``loss``, ``loss_and_grad``, ``hessp`` and ``batch_loss_and_grad`` of a flat
 vector, so an objective whose rows live elsewhere (blocks of a Dask array,
@@ -46,12 +63,51 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-# the public functions: fused kernels for large NumPy inputs, the Array API code otherwise
-from softgrad import cross_entropy_and_grad, cross_entropy_hvp
-
 __all__ = ["MultinomialObjective"]
 
 FloatArray = NDArray[np.floating[Any]]
+
+HESSIAN_BLOCK_BYTES = 8 << 20  # hessian(): rows per block so that S ⊗ x̃ takes about this much
+
+
+def _cross_entropy_columns(
+    zt: FloatArray, target: NDArray[np.intp], scale: FloatArray, gt: FloatArray, work: FloatArray
+) -> float:
+    r"""Weighted cross-entropy :math:`\sum_i c_i\,\mathrm{CE}_i` and ``c (S - Y)``, in buffers.
+
+    The logits come transposed, ``zt`` of shape ``(K, n)``: sample :math:`i` is
+    column :math:`i`, so every per-sample max and sum is an elementwise
+    operation over ``K`` contiguous rows (fast in NumPy; a reduction along a
+    short last axis is not). :math:`\mathrm{CE}_i = \log\sum_j e^{z_{ji} - m_i}
+    + m_i - z_{y_i i}` with the column max :math:`m_i`. ``target`` holds the
+    flat indices ``y_i * n + i`` of the true classes, ``scale`` the weights
+    :math:`c_i`; ``gt`` (like ``zt``) and ``work`` (4 rows of ``n``) are
+    overwritten, ``zt`` is left untouched.
+    """
+    col_max, col_sum, picked, factor = work
+    np.max(zt, axis=0, out=col_max)
+    # shift by the max: exp never overflows and S is unchanged
+    np.subtract(zt, col_max, out=gt)
+    np.exp(gt, out=gt)
+    np.sum(gt, axis=0, out=col_sum)
+    np.divide(scale, col_sum, out=factor)
+    gt *= factor  # c S
+    np.take(zt.reshape(-1), target, out=picked)  # z_{y_i, i}
+    np.log(col_sum, out=col_sum)
+    col_sum += col_max
+    col_sum -= picked  # CE_i
+    np.take(gt.reshape(-1), target, out=picked)
+    picked -= scale
+    np.put(gt.reshape(-1), target, picked)  # c (S - Y)
+    return float(np.dot(col_sum, scale))
+
+
+def _softmax_columns(zt: FloatArray) -> FloatArray:
+    """``softmax(zt, axis=0)`` in place (each column shifted by its max first)."""
+    zt -= zt.max(axis=0)
+    np.exp(zt, out=zt)
+    zt /= zt.sum(axis=0)
+    return zt
 
 
 class MultinomialObjective:
@@ -74,12 +130,13 @@ class MultinomialObjective:
 
     Notes
     -----
-    ``loss``, ``loss_and_grad`` and ``hessp`` take and return float64 vectors,
-    as scipy's optimisers want them; the stochastic solvers' mini-batch
-    gradient (:meth:`batch_loss_and_grad`) stays in the data's dtype. The last
-    point's logits and cross-entropy gradient are cached, so a line-search
-    trial followed by the gradient at the accepted point costs one product with
-    ``X`` each, and one cross-entropy pass in all.
+    ``loss``, ``loss_and_grad``, ``hessp`` and ``hessian`` take and return
+    float64 vectors, as the solvers want them; the stochastic solvers'
+    mini-batch gradient (:meth:`batch_loss_and_grad`) stays in the data's
+    dtype. The last point's logits and cross-entropy gradient are cached, so a
+    line-search trial followed by the gradient at the accepted point costs one
+    product with ``X`` each, and one cross-entropy pass in all. The arguments
+    are trusted (the estimator checks them): nothing is checked per evaluation.
 
     Examples
     --------
@@ -103,29 +160,33 @@ class MultinomialObjective:
         fit_intercept: bool = True,
         sample_weight: FloatArray | None = None,
     ) -> None:
-        self.X = X
-        self.y = y
-        self.sample_weight = sample_weight
-        self.n_classes = n_classes
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
+        n, d = X.shape
+        k, dt = n_classes, X.dtype
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.n_samples, self.n_features, self.n_classes, self.dtype = n, d, k, dt
         self.fit_intercept = fit_intercept
-        self.sw_sum = (
-            float(self.n_samples) if sample_weight is None else float(np.sum(sample_weight))
+        self.n_params = k * d + (k if fit_intercept else 0)
+        self.sw_sum = float(n) if sample_weight is None else float(np.sum(sample_weight))
+        self.sw_mean = self.sw_sum / n
+        # per-row factor s_i / Σs of the weighted mean (1/n without weights)
+        self.row_scale: FloatArray = (
+            np.full(n, 1.0 / n, dtype=dt)
+            if sample_weight is None
+            else (sample_weight / self.sw_sum).astype(dt)
         )
-        # per-row factor s_i / sum(s): the mean's weights
-        self.row_scale: FloatArray | None = (
-            None if sample_weight is None else (sample_weight / self.sw_sum).astype(X.dtype)
-        )
-        self.sw_mean = 1.0 if sample_weight is None else float(np.mean(sample_weight))
-        # C = inf: no penalty, λ = 1/inf = 0 exactly
-        self.l2 = 1.0 / (C * self.sw_sum)
-        self.n_params = n_classes * self.n_features + (n_classes if fit_intercept else 0)
-        self.n_evals = 0  # objective evaluations: logits computed (one product with X each)
-        self.n_grads = 0  # gradients: one more product with X each
-        self.hvp_rows = 0.0  # rows touched by Hessian-vector products (two products each)
-        self._w: FloatArray | None = None
-        self._cache: tuple[float, FloatArray] | None = None  # data loss, dCE/dZ at _w
+        self.l2 = 1.0 / (C * self.sw_sum)  # C = inf: λ = 1/inf = 0 exactly
+        # counters: logits computed (one product with X each), gradients (one more),
+        # rows touched by Hessian-vector products (two products each)
+        self.n_evals, self.n_grads, self.hvp_rows = 0, 0, 0.0
+        self.n_hessians = 0  # whole Hessians formed (newton-cholesky)
+        # buffers, allocated once, samples along columns: the logits Zᵀ, c (S - Y)ᵀ,
+        # four per-sample vectors
+        self._zt = np.empty((k, n), dtype=dt)
+        self._gt = np.empty((k, n), dtype=dt)
+        self._work = np.empty((4, n), dtype=dt)
+        self._target = y * n + np.arange(n)  # flat indices of the true classes in Zᵀ
+        self._w: FloatArray | None = None  # the point of the cached loss and G
+        self._loss = 0.0
 
     # parameters <-> (W, b)
     def unpack(self, w: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -142,29 +203,23 @@ class MultinomialObjective:
             parts.append(np.asarray(b, dtype=dtype))
         return np.concatenate(parts)
 
-    def _logits(self, X: FloatArray, w: FloatArray) -> FloatArray:
+    def _logits(self, X: FloatArray, w: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        """``Zᵀ = W Xᵀ + b``, shape ``(K, len(X))``, in the data's dtype."""
         W, b = self.unpack(w)
-        z: FloatArray = X @ W.T.astype(X.dtype, copy=False)
+        zt: FloatArray = np.matmul(W.astype(X.dtype), X.T, out=out)
         if self.fit_intercept:
-            z += b.astype(X.dtype, copy=False)
-        return z
+            zt += b.astype(X.dtype)[:, None]
+        return zt
 
     def _data_loss_and_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
         """Mean weighted cross-entropy at ``w`` and ``G = ∂/∂Z``, cached for the last ``w``."""
-        if self._w is not None and self._cache is not None and np.array_equal(self._w, w):
-            return self._cache
-        z = self._logits(self.X, w)
+        if self._w is not None and np.array_equal(self._w, w):
+            return self._loss, self._gt
+        zt = self._logits(self.X, w, out=self._zt)
         self.n_evals += 1
-        if self.row_scale is None:
-            loss, g = cross_entropy_and_grad(z, self.y, reduction="mean")
-            value = float(loss)
-        else:
-            # cross_entropy's weight= is per class: per-sample weights scale the rows
-            losses, g = cross_entropy_and_grad(z, self.y, reduction="none")
-            g *= self.row_scale[:, None]
-            value = float(np.dot(losses.astype(np.float64), self.row_scale))
-        self._w, self._cache = w.copy(), (value, g)
-        return value, g
+        self._loss = _cross_entropy_columns(zt, self._target, self.row_scale, self._gt, self._work)
+        self._w = w.copy()
+        return self._loss, self._gt
 
     def penalty(self, w: FloatArray) -> float:
         r""":math:`\tfrac{\lambda}{2}\lVert W\rVert_F^2` (0 for ``C = inf``)."""
@@ -177,12 +232,28 @@ class MultinomialObjective:
 
     def loss_and_grad(self, w: FloatArray) -> tuple[float, FloatArray]:
         """The objective and its gradient at ``w``: ``Gᵀ X + λW`` and ``Gᵀ 1``."""
-        W, _ = self.unpack(w)
         data_loss, g = self._data_loss_and_grad(w)
         self.n_grads += 1
-        gW = (g.T @ self.X).astype(np.float64) + self.l2 * W
-        grad = self.pack(gW, g.sum(axis=0, dtype=np.float64))
-        return data_loss + self.penalty(w), grad
+        return data_loss + self.penalty(w), self._pull_back(w, g, self.X, self.l2)
+
+    def _pull_back(self, v: FloatArray, rt: FloatArray, X: FloatArray, l2: float) -> FloatArray:
+        """``[Rᵀ X + λ V, Rᵀ 1]`` flat, float64: logits-level ``Rᵀ`` (K, n) mapped to parameters."""
+        V, _ = self.unpack(v)
+        out = np.empty(self.n_params)
+        k, d = self.n_classes, self.n_features
+        gW = out[: k * d].reshape(k, d)
+        gW[...] = rt @ X
+        gW += l2 * V
+        if self.fit_intercept:
+            out[k * d :] = rt.sum(axis=1, dtype=np.float64)
+        return out
+
+    def _rows(self, rows: NDArray[np.intp] | None) -> tuple[FloatArray, FloatArray]:
+        """The data rows and their weights of a mean over ``rows`` (every row if None)."""
+        if rows is None:
+            return self.X, self.row_scale
+        scale = self.row_scale[rows]
+        return self.X[rows], scale / max(float(np.sum(scale)), float(np.finfo(scale.dtype).tiny))
 
     def hessp(
         self, w: FloatArray, rows: NDArray[np.intp] | None = None
@@ -192,33 +263,87 @@ class MultinomialObjective:
         With ``rows``, the data term's Hessian is estimated on those rows only
         (reweighted to the full mean); the penalty's is exact.
         """
-        if rows is None:
-            X, y, sw = self.X, self.y, self.sample_weight
-        else:
-            X, y = self.X[rows], self.y[rows]
-            sw = None if self.sample_weight is None else self.sample_weight[rows]
-        # per-row factor of the mean on this subset (1/m, or s_i / Σ_subset s)
-        scale = (
-            np.full(X.shape[0], 1.0 / X.shape[0], dtype=X.dtype)
-            if sw is None
-            else (sw / max(float(np.sum(sw)), np.finfo(np.float64).tiny)).astype(X.dtype)
-        )
-        z = self._logits(X, w)
-        dt = X.dtype
+        X, scale = self._rows(rows)
+        St = _softmax_columns(self._logits(X, w))
 
         def hvp(v: FloatArray) -> FloatArray:
             self.hvp_rows += X.shape[0]
-            V, vb = self.unpack(v)
-            u = X @ V.T.astype(dt, copy=False)
-            if self.fit_intercept:
-                u += vb.astype(dt, copy=False)
-            # the post's Jacobian diag(S) − S Sᵀ applied to each row of U
-            r = cross_entropy_hvp(z, y, u, reduction="none")
-            r *= scale[:, None]
-            hW = (r.T @ X).astype(np.float64) + self.l2 * V
-            return self.pack(hW, r.sum(axis=0, dtype=np.float64))
+            ut = self._logits(X, v)
+            # the post's Jacobian diag(S) − S Sᵀ applied to each sample's column of Uᵀ
+            ut -= np.sum(St * ut, axis=0)
+            ut *= St
+            ut *= scale
+            return self._pull_back(v, ut, X, self.l2)
 
         return hvp
+
+    def hessian(self, w: FloatArray) -> FloatArray:
+        r"""The whole Hessian at ``w``, shape ``(n_params, n_params)``, float64.
+
+        With :math:`\tilde x_i = [x_i, 1]` (just :math:`x_i` without an
+        intercept) and :math:`c_i = s_i / \sum s`, in the order
+        (class, feature) it is
+
+        .. math::
+
+            \sum_i c_i\,(\mathrm{diag}(S_i) \otimes \tilde x_i \tilde x_i^\top)
+            - B^\top B, \qquad B_i = \sqrt{c_i}\; S_i \otimes \tilde x_i,
+
+        two matrix products per block of rows; it is then permuted to the
+        order of ``w`` (``W`` row by row, then ``b``) and :math:`\lambda` is
+        added to the diagonal of the ``W`` entries.
+        """
+        self.n_hessians += 1
+        k, d = self.n_classes, self.n_features
+        dp = d + int(self.fit_intercept)
+        p = k * dp
+        H = np.zeros((p, p))
+        diag_blocks = np.zeros((p, dp))
+        step = max(1, HESSIAN_BLOCK_BYTES // (8 * p))
+        for start in range(0, self.n_samples, step):
+            rows = slice(start, start + step)
+            Xb = self.X[rows].astype(np.float64)
+            if self.fit_intercept:
+                Xb = np.hstack([Xb, np.ones((Xb.shape[0], 1))])
+            root_c = np.sqrt(self.row_scale[rows].astype(np.float64))[:, None]
+            S = _softmax_columns(self._logits(self.X[rows], w).astype(np.float64)).T
+            B = ((root_c * S)[:, :, None] * Xb[:, None, :]).reshape(-1, p)
+            H -= B.T @ B
+            diag_blocks += B.T @ (root_c * Xb)
+        for c in range(k):
+            block = slice(c * dp, (c + 1) * dp)
+            H[block, block] += diag_blocks[block]
+        # (class, feature) order -> the order of w: W row by row, then b
+        order = np.arange(p).reshape(k, dp)
+        order = np.concatenate([order[:, :d].ravel(), order[:, d:].ravel()])
+        H_w: FloatArray = H[np.ix_(order, order)]
+        H_w[np.diag_indices(k * d)] += self.l2
+        return H_w
+
+    def flat_directions(self) -> FloatArray:
+        r"""Orthonormal columns spanning the directions along which nothing changes.
+
+        Softmax is invariant to adding one vector to every class's logits:
+        adding :math:`c` to every bias (always, with an intercept) and, with no
+        penalty (``C = inf``), adding :math:`c` to column :math:`j` of every
+        class's weights. The Hessian is zero along them and the gradient
+        orthogonal to them; shape ``(n_params, r)``, possibly ``r = 0``.
+        """
+        k, d = self.n_classes, self.n_features
+        columns = []
+        if self.l2 == 0.0:
+            for j in range(d):
+                u = np.zeros(self.n_params)
+                u[j : k * d : d] = 1.0
+                columns.append(u)
+        if self.fit_intercept:
+            u = np.zeros(self.n_params)
+            u[k * d :] = 1.0
+            columns.append(u)
+        if not columns:
+            return np.zeros((self.n_params, 0))
+        U: FloatArray = np.stack(columns, axis=1) / np.sqrt(k)
+        return U
 
     def batch_loss_and_grad(
         self, rows: NDArray[np.intp], w: FloatArray
@@ -231,16 +356,14 @@ class MultinomialObjective:
         Everything stays in ``w``'s dtype (float32 data and ``w``: float32
         updates); the returned gradient is flat like ``w``.
         """
-        xb, yb = self.X[rows], self.y[rows]
-        W, b = self.unpack(w)
-        scale = np.full(len(rows), 1.0 / (len(rows) * self.sw_mean), dtype=xb.dtype)
-        if self.sample_weight is not None:
-            scale *= self.sample_weight[rows]
-        z = xb @ W.T
-        if self.fit_intercept:
-            z += b
-        losses, g = cross_entropy_and_grad(z, yb, reduction="none")
-        g *= scale[:, None]
-        gW = g.T @ xb + xb.dtype.type(self.l2) * W
-        grad = np.concatenate([gW.ravel(), g.sum(axis=0)]) if self.fit_intercept else gW.ravel()
-        return float(np.dot(losses, scale)), grad
+        xb = self.X[rows]
+        m = len(rows)
+        scale = self.row_scale[rows] * xb.dtype.type(self.n_samples / m)
+        zt = self._logits(xb, w.astype(xb.dtype, copy=False))
+        gt = np.empty_like(zt)
+        target = self.y[rows] * m + np.arange(m)
+        loss = _cross_entropy_columns(zt, target, scale, gt, np.empty((4, m), dtype=zt.dtype))
+        W, _ = self.unpack(w)
+        gW = gt @ xb + xb.dtype.type(self.l2) * W
+        grad = np.concatenate([gW.ravel(), gt.sum(axis=1)]) if self.fit_intercept else gW.ravel()
+        return loss, grad

@@ -1,4 +1,4 @@
-"""Minimisers of an objective of one flat vector: L-BFGS, Newton-CG, momentum SGD, Adam.
+"""Minimisers of an objective of one flat vector: L-BFGS, Newton-CG, Newton-Cholesky, SGD, Adam.
 
 Each solver sees the objective only through the methods it needs (the
 protocols below), never the data, the classes or the estimator, so each can
@@ -10,6 +10,12 @@ deserves a ``ConvergenceWarning`` is the estimator's call.
 ``max_iter = 0`` returns the starting point untouched, with its objective as
 the only entry of the loss curve (scikit-learn's way to inspect an initial
 state).
+
+Each solver's own work per iteration is a few vector operations on
+``n_params`` entries: L-BFGS is written here in NumPy (two-loop recursion,
+weak-Wolfe bisection line search) rather than scipy's L-BFGS-B, whose
+Fortran/BLAS per-iteration overhead (tens of microseconds, milliseconds when
+a threaded BLAS competes for busy cores) dominated fits of small data.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -25,11 +31,14 @@ from numpy.typing import DTypeLike, NDArray
 from softgrad._lib._extras import require
 
 __all__ = [
+    "EpochSettings",
     "Result",
     "StochasticState",
+    "choose_solver",
     "conjugate_gradient",
     "lbfgs",
     "newton_cg",
+    "newton_cholesky",
     "stochastic",
     "stochastic_epoch",
 ]
@@ -39,6 +48,10 @@ Callback = Callable[[int, float], Any]
 Rule = Literal["sgd", "adam"]
 
 HESSIAN_ROWS = 8192  # newton-cg: rows of a subsampled Hessian on large data
+LBFGS_MEMORY = 10  # lbfgs: (s, y) pairs kept, as scipy's and scikit-learn's default
+MAX_LINE_SEARCH = 50  # trial points per line search (scikit-learn's maxls)
+WOLFE = (1e-4, 0.9)  # sufficient decrease and curvature constants
+FTOL = 64 * float(np.finfo(np.float64).eps)  # lbfgs: stop at this relative decrease
 N_ITER_NO_CHANGE = 10  # stochastic solvers: epochs without a tol improvement before stopping
 MOMENTUM = 0.9
 ADAM_BETAS = (0.9, 0.999)
@@ -63,6 +76,15 @@ class SecondOrder(Smooth, Protocol):
     ) -> Callable[[FloatArray], FloatArray]: ...
 
 
+class Curvature(Smooth, Protocol):
+    """What Newton-Cholesky needs besides: the whole Hessian and the flat directions."""
+
+    dtype: np.dtype[Any]
+
+    def hessian(self, w: FloatArray, /) -> FloatArray: ...
+    def flat_directions(self) -> FloatArray: ...
+
+
 class MiniBatch(Protocol):
     """What SGD and Adam need: an unbiased mini-batch gradient and the exact penalty."""
 
@@ -72,6 +94,35 @@ class MiniBatch(Protocol):
         self, rows: NDArray[np.intp], w: FloatArray, /
     ) -> tuple[float, FloatArray]: ...
     def penalty(self, w: FloatArray, /) -> float: ...
+
+
+NEWTON_CHOLESKY_MAX_PARAMS = 256  # choose_solver: the largest model for newton-cholesky
+
+
+def choose_solver(n_samples: int, n_params: int) -> str:
+    """The solver ``solver="auto"`` runs, by the data's shape.
+
+    * ``newton-cholesky`` when ``n_params <= NEWTON_CHOLESKY_MAX_PARAMS``: an
+      iteration forms the ``P × P`` Hessian (about :math:`n P^2`
+      multiply-adds, in large matrix products) and factors it
+      (:math:`P^3/3`), and a handful of iterations suffice. Measured: iris
+      (P = 15) and wine (P = 42) fit 1.5-2× faster than with ``lbfgs``; at
+      digits' P = 650 it is several times slower.
+    * ``newton-cg`` when ``n_samples >= 4 * HESSIAN_ROWS`` (32,768 rows): its
+      Hessian-vector products then run on a subsample of the rows, so a
+      Newton step costs a few passes over the data, and a fit about 15
+      passes where ``lbfgs`` needs 60-200 (measured: 3× faster than
+      ``LogisticRegression`` on 48,000 × 784, issue 12's table).
+    * ``lbfgs`` otherwise (digits: 1797 × 64, 10 classes).
+
+    Examples
+    --------
+    >>> choose_solver(150, 15), choose_solver(1797, 650), choose_solver(48000, 7850)
+    ('newton-cholesky', 'lbfgs', 'newton-cg')
+    """
+    if n_params <= NEWTON_CHOLESKY_MAX_PARAMS:
+        return "newton-cholesky"
+    return "newton-cg" if n_samples >= 4 * HESSIAN_ROWS else "lbfgs"
 
 
 @dataclass
@@ -93,10 +144,15 @@ def lbfgs(
     tol: float,
     callback: Callback | None = None,
 ) -> Result:
-    """scipy's L-BFGS-B fed the fused loss and gradient, with scikit-learn's stopping rules.
+    r"""Limited-memory BFGS with scikit-learn's stopping rules.
 
-    Stops when the largest gradient entry is at most ``tol`` (``gtol``) or the
-    relative decrease falls to 64 machine epsilons (``ftol``).
+    The direction is :math:`-H_k g` from the two-loop recursion over the last
+    ``LBFGS_MEMORY`` pairs :math:`s = w_{k+1} - w_k`, :math:`y = g_{k+1} - g_k`
+    (initial scaling :math:`s^\top y / y^\top y`); the step satisfies the weak
+    Wolfe conditions (bisection, at most ``MAX_LINE_SEARCH`` evaluations, each
+    one fused loss and gradient). Stops when the largest gradient entry is at
+    most ``tol`` (``gtol``) or the relative decrease falls to 64 machine
+    epsilons (``ftol``), as scipy's L-BFGS-B with scikit-learn's settings.
 
     Examples
     --------
@@ -109,33 +165,75 @@ def lbfgs(
     """
     if max_iter == 0:
         return _initial(obj, w0, tol)
-    minimize = require("scipy.optimize", "models", feature="the lbfgs solver").minimize
-
+    w: FloatArray = np.asarray(w0, dtype=np.float64).copy()
+    f, g = obj.loss_and_grad(w)
+    pairs: list[tuple[FloatArray, FloatArray, float]] = []  # (s, y, 1 / sᵀy)
     curve: list[float] = []
-
-    def record(intermediate_result: Any) -> None:
-        curve.append(float(intermediate_result.fun))
+    for it in range(1, max_iter + 1):
+        if _gmax(g) <= tol:
+            return Result(w, it - 1, True, curve or [f])
+        p = _two_loop(g, pairs)
+        first = 1.0 if pairs else min(1.0, 1.0 / max(float(np.linalg.norm(g)), 1e-300))
+        found = _wolfe(obj, w, f, g, p, first)
+        if found is None:
+            return Result(w, it - 1, _gmax(g) <= tol, curve or [f], "line search failed")
+        w_new, f_new, g_new = found
+        s, yv = w_new - w, g_new - g
+        sy = float(s @ yv)
+        if sy > 1e-10 * float(yv @ yv):  # keep only pairs with positive curvature
+            pairs.append((s, yv, 1.0 / sy))
+            if len(pairs) > LBFGS_MEMORY:
+                pairs.pop(0)
+        decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
+        w, f, g = w_new, f_new, g_new
+        curve.append(f)
         if callback is not None:
-            callback(len(curve), curve[-1])
+            callback(it, f)
+        if decrease <= FTOL:
+            return Result(w, it, True, curve, "relative reduction of f <= ftol")
+    return Result(w, max_iter, _gmax(g) <= tol, curve)
 
-    res = minimize(
-        obj.loss_and_grad,
-        w0,
-        method="L-BFGS-B",
-        jac=True,
-        callback=record,
-        # scikit-learn's settings, so that both stop at the same point
-        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
-    )
-    if not curve:
-        curve.append(float(res.fun))
-    return Result(
-        np.asarray(res.x, dtype=np.float64),
-        int(res.nit),
-        bool(res.success),
-        curve,
-        str(res.message),
-    )
+
+def _gmax(g: FloatArray) -> float:
+    return float(np.max(np.abs(g), initial=0.0))
+
+
+def _two_loop(g: FloatArray, pairs: list[tuple[FloatArray, FloatArray, float]]) -> FloatArray:
+    """L-BFGS's ``-H g`` from the stored pairs (Nocedal & Wright, algorithm 7.4)."""
+    q = -g
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    if pairs:
+        s, y, rho = pairs[-1]
+        q *= 1.0 / (rho * float(y @ y))  # γ = sᵀy / yᵀy
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
+        q += (a - rho * float(y @ q)) * s
+    return q
+
+
+def _wolfe(
+    obj: Smooth, w: FloatArray, f: float, g: FloatArray, p: FloatArray, step: float
+) -> tuple[FloatArray, float, FloatArray] | None:
+    """A step along ``p`` meeting the weak Wolfe conditions, by bracketing and bisection."""
+    c1, c2 = WOLFE
+    slope = float(g @ p)
+    if slope >= 0:  # not a descent direction (a stale pair): fall back to the gradient
+        p, slope = -g, -float(g @ g)
+    low, high = 0.0, math.inf
+    for _ in range(MAX_LINE_SEARCH):
+        w_new = w + step * p
+        f_new, g_new = obj.loss_and_grad(w_new)
+        if not f_new <= f + c1 * step * slope:  # too long (or not finite)
+            high = step
+        elif float(g_new @ p) < c2 * slope:  # too short: still steeply downhill
+            low = step
+        else:
+            return w_new, f_new, g_new
+        step = 0.5 * (low + high) if high < math.inf else 2.0 * step
+    return None
 
 
 def _initial(obj: Smooth, w0: FloatArray, tol: float) -> Result:
@@ -217,47 +315,122 @@ def newton_cg(
     n = obj.n_samples
     m = max(HESSIAN_ROWS, n // 8) if n >= 4 * HESSIAN_ROWS else n
     rng = rng if rng is not None else np.random.default_rng()
-    w = w0.copy()
+
+    def direction(w: FloatArray, g: FloatArray) -> FloatArray:
+        # forcing term: a loose solve far away, a tight one near the optimum (superlinear)
+        eta = min(0.5, math.sqrt(float(np.sum(np.abs(g)))))
+        rows = None if m == n else np.sort(rng.choice(n, size=m, replace=False))
+        return conjugate_gradient(obj.hessp(w, rows), g, max_cg, eta)
+
+    return _newton(obj, w0, direction, max_iter=max_iter, tol=tol, callback=callback)
+
+
+def newton_cholesky(
+    obj: Curvature,
+    w0: FloatArray,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+) -> Result:
+    r"""Newton's method on the whole Hessian, each step solved by a Cholesky factorisation.
+
+    For objectives with few parameters (a ``(P, P)`` Hessian costs
+    :math:`n P^2` to form and :math:`P^3/3` to factor): a handful of
+    iterations, each exact. The Hessian is singular along the objective's
+    flat directions :math:`U` (softmax's common shift; the gradient is
+    orthogonal to them), so the step solves
+    :math:`(H + \bar h\,U U^\top)\,p = -g` (:math:`\bar h` the mean diagonal
+    entry), whose solution is the minimum-norm Newton step. If that matrix is
+    still not positive definite (features that are exact linear combinations
+    of others with ``C = inf``), the step falls back to the least-squares
+    solution of :math:`H p = -g` and the iteration goes on. Armijo
+    backtracking as :func:`newton_cg`; stops when the largest gradient entry
+    is at most ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> H, c = np.array([[4.0, 1.0], [1.0, 3.0]]), np.array([1.0, 2.0])
+    >>> class Quadratic:  # f(w) = wᵀHw/2 - cᵀw, minimised at H⁻¹c
+    ...     dtype = np.dtype(np.float64)
+    ...     def loss(self, w): return 0.5 * float(w @ H @ w) - float(c @ w)
+    ...     def loss_and_grad(self, w): return self.loss(w), H @ w - c
+    ...     def hessian(self, w): return H
+    ...     def flat_directions(self): return np.zeros((2, 0))
+    >>> res = newton_cholesky(Quadratic(), np.zeros(2), max_iter=10, tol=1e-10)
+    >>> np.allclose(res.w, np.linalg.solve(H, c)), res.n_iter
+    (True, 1)
+    """
+    linalg = require("scipy.linalg", "models", feature="the newton-cholesky solver")
+    flat = obj.flat_directions()
+
+    def direction(w: FloatArray, g: FloatArray) -> FloatArray:
+        H = obj.hessian(w)
+        if flat.shape[1]:
+            H += float(np.mean(np.diag(H))) * (flat @ flat.T)
+        try:
+            factor = linalg.cho_factor(H, check_finite=False)
+        except linalg.LinAlgError:  # not positive definite: the least-squares step
+            p: FloatArray = linalg.lstsq(H, -g, check_finite=False)[0]
+            return p
+        p = linalg.cho_solve(factor, -g, check_finite=False)
+        return p
+
+    return _newton(obj, w0, direction, max_iter=max_iter, tol=tol, callback=callback)
+
+
+def _newton(
+    obj: Smooth,
+    w0: FloatArray,
+    direction: Callable[[FloatArray, FloatArray], FloatArray],
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None,
+) -> Result:
+    """Steps along ``direction(w, g)`` with :func:`_newton_step` until ``max|g| <= tol``."""
+    w: FloatArray = np.asarray(w0, dtype=np.float64).copy()
     f, g = obj.loss_and_grad(w)
     curve: list[float] = []
     for it in range(1, max_iter + 1):
-        if float(np.max(np.abs(g))) <= tol:
+        if _gmax(g) <= tol:
             return Result(w, it - 1, True, curve or [f])
-        g_norm1 = float(np.sum(np.abs(g)))
-        # forcing term: a loose solve far away, a tight one near the optimum (superlinear)
-        eta = min(0.5, math.sqrt(g_norm1))
-        rows = None if m == n else np.sort(rng.choice(n, size=m, replace=False))
-        p = conjugate_gradient(obj.hessp(w, rows), g, max_cg, eta)
-        slope = float(g @ p)
-        if slope >= 0:  # not a descent direction (rounding): fall back to the gradient
-            p, slope = -g, -float(g @ g)
-        # the loss is only known to the data dtype's rounding: a decrease smaller than
-        # that cannot be seen, so a Newton step predicting one is judged by its gradient
-        noise = 16 * float(np.finfo(obj.dtype).eps) * max(abs(f), 1.0)
-        step, accepted, blind = 1.0, False, False
-        for _ in range(30):
-            w_new = w + step * p
-            f_new = obj.loss(w_new)  # one product with X per trial
-            if f_new <= f + 1e-4 * step * slope:
-                accepted = True
-                break
-            if step == 1.0 and -slope <= noise and f_new <= f + noise:
-                accepted = blind = True
-                break
-            step *= 0.5
-        if not accepted:
-            return Result(w, it, False, curve or [f], "line search failed")
-        g_max = float(np.max(np.abs(g)))
-        f_new, g_new = obj.loss_and_grad(w_new)  # reuses the trial's logits: one product
-        if blind and float(np.max(np.abs(g_new))) >= g_max:
-            # no visible progress at the rounding level of the data's dtype: stop here
-            return Result(w, it, g_max <= tol, curve or [f], "no progress at the data's precision")
-        w, f, g = w_new, f_new, g_new
+        step = _newton_step(obj, w, f, g, direction(w, g))
+        if isinstance(step, str):
+            return Result(w, it, False, curve or [f], step)
+        w, f, g = step
         curve.append(f)
         if callback is not None:
             callback(it, f)
-    converged = float(np.max(np.abs(g), initial=0.0)) <= tol
-    return Result(w, max_iter, converged, curve or [f])
+    return Result(w, max_iter, _gmax(g) <= tol, curve or [f])
+
+
+def _newton_step(
+    obj: Smooth, w: FloatArray, f: float, g: FloatArray, p: FloatArray
+) -> tuple[FloatArray, float, FloatArray] | str:
+    """Armijo backtracking from the full step along ``p``: the new point, or why there is none."""
+    slope = float(g @ p)
+    if not slope < 0:  # not a descent direction (rounding): fall back to the gradient
+        p, slope = -g, -float(g @ g)
+    # the loss is only known to the data dtype's rounding: a decrease smaller than
+    # that cannot be seen, so a Newton step predicting one is judged by its gradient
+    dtype = getattr(obj, "dtype", np.dtype(np.float64))
+    noise = 16 * float(np.finfo(dtype).eps) * max(abs(f), 1.0)
+    step = 1.0
+    for _ in range(30):
+        w_new = w + step * p
+        f_new = obj.loss(w_new)  # one product with X per trial
+        if f_new <= f + 1e-4 * step * slope:
+            return (w_new, *obj.loss_and_grad(w_new))  # reuses the trial's logits
+        if step == 1.0 and -slope <= noise and f_new <= f + noise:
+            f_new, g_new = obj.loss_and_grad(w_new)
+            if _gmax(g_new) >= _gmax(g):
+                # no visible progress at the rounding level of the data's dtype: stop here
+                return "no progress at the data's precision"
+            return w_new, f_new, g_new
+        step *= 0.5
+    return "line search failed"
 
 
 @dataclass
@@ -288,18 +461,21 @@ class StochasticState:
         """
         self.t += 1
         if rule == "sgd":
-            self.m *= MOMENTUM
-            self.m -= learning_rate * grad
-            return self.m
+            return _decay_add(self.m, MOMENTUM, -learning_rate * grad)
         b1, b2 = ADAM_BETAS
-        self.m *= b1
-        self.m += (1 - b1) * grad
-        self.v *= b2
-        self.v += (1 - b2) * grad * grad
+        _decay_add(self.m, b1, (1 - b1) * grad)
+        _decay_add(self.v, b2, (1 - b2) * grad * grad)
         m_hat = self.m / (1 - b1**self.t)
         v_hat = self.v / (1 - b2**self.t)
         step: FloatArray = -learning_rate * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
         return step
+
+
+def _decay_add(acc: FloatArray, decay: float, update: FloatArray) -> FloatArray:
+    """``acc ← decay · acc + update``, in place; returns ``acc``."""
+    acc *= decay
+    acc += update
+    return acc
 
 
 def stochastic_epoch(
@@ -328,20 +504,29 @@ def stochastic_epoch(
     return float(total / n + obj.penalty(w))
 
 
+class EpochSettings(TypedDict):
+    """The settings of :func:`stochastic_epoch`, passed through by :func:`stochastic`."""
+
+    rule: Rule
+    learning_rate: float
+    batch_size: int
+    rng: np.random.Generator
+
+
 def stochastic(
     obj: MiniBatch,
     w: FloatArray,
     state: StochasticState,
     *,
-    rule: Rule,
-    learning_rate: float,
-    batch_size: int,
     max_iter: int,
     tol: float,
-    rng: np.random.Generator,
     callback: Callback | None = None,
+    **epoch: Unpack[EpochSettings],
 ) -> Result:
     """Epochs of :func:`stochastic_epoch` (``w`` updated in place) until the loss stalls.
+
+    ``epoch`` holds :func:`stochastic_epoch`'s keyword arguments (``rule``,
+    ``learning_rate``, ``batch_size``, ``rng``).
 
     Converged when the epoch objective has not improved by ``tol`` for
     ``N_ITER_NO_CHANGE`` epochs in a row.
@@ -371,21 +556,19 @@ def stochastic(
         return Result(w, 0, False, [data_loss + obj.penalty(w)])
     curve: list[float] = []
     best, no_change = math.inf, 0
-    for epoch in range(1, max_iter + 1):
-        loss = stochastic_epoch(
-            obj, w, state, rule=rule, learning_rate=learning_rate, batch_size=batch_size, rng=rng
-        )
+    for n_epoch in range(1, max_iter + 1):
+        loss = stochastic_epoch(obj, w, state, **epoch)
         if not math.isfinite(loss):
             msg = (
-                f"{rule} diverged (objective {loss}) at epoch {epoch}: "
-                f"lower learning_rate (now {learning_rate})"
+                f"{epoch['rule']} diverged (objective {loss}) at epoch {n_epoch}: "
+                f"lower learning_rate (now {epoch['learning_rate']})"
             )
             raise FloatingPointError(msg)
         curve.append(loss)
         if callback is not None:
-            callback(epoch, loss)
+            callback(n_epoch, loss)
         no_change = no_change + 1 if loss > best - tol else 0
         best = min(best, loss)
         if no_change >= N_ITER_NO_CHANGE:
-            return Result(w, epoch, True, curve)
+            return Result(w, n_epoch, True, curve)
     return Result(w, max_iter, False, curve)

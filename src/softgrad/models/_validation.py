@@ -118,7 +118,7 @@ class IsCallable:
 
 Constraint = Interval | Options | InstanceOf | IsNone | IsCallable
 
-SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam")
 _BOOLEAN = InstanceOf((bool, np.bool_), "a bool")
 _SEEDS = InstanceOf(
     (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence), "a numpy Generator"
