@@ -86,8 +86,7 @@ def _inputs(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any, list[str
             raise ValueError(msg)
         X = X.astype(np.float64)
     X = X.rechunk({1: -1})
-    y = y if is_dask(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
-    y = _dask_array(y, "y").ravel()
+    y = _dask_array(y if is_dask(y) else da.from_array(np.asarray(y)), "y").ravel()
     if y.shape[0] != X.shape[0]:
         msg = f"y has {y.shape[0]} rows but X has {X.shape[0]}; pass one label per row of X"
         raise ValueError(msg)
