@@ -17,9 +17,9 @@ da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
-from softgrad import SoftmaxClassifier  # noqa: E402
-from softgrad.models import MultinomialObjective  # noqa: E402
-from softgrad.models._dask_objective import DaskObjective  # noqa: E402
+from softgrad import SoftmaxClassifier
+from softgrad.models import MultinomialObjective
+from softgrad.models._dask_objective import DaskObjective
 
 RTOL = 1e-6  # the issue's bound on the coefficients' relative difference
 
