@@ -181,7 +181,7 @@ class TestUserMistakes:
             ["train", "--solver", "bfgs"],
             ["train", "--C", "0"],
             ["train", "--test-size", "1.5"],
-            ["train", "--max-iter", "0"],
+            ["train", "--max-iter", "-1"],
             ["predict"],
         ],
         ids=["solver", "C", "test-size", "max-iter", "predict-args"],

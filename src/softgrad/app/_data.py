@@ -1,8 +1,12 @@
-"""Data for ``softgrad train`` and ``softgrad predict``: bundled datasets and CSV files.
+"""Data for ``softgrad train`` and ``softgrad predict``: bundled datasets, CSV and Parquet files.
 
 The bundled datasets come with scikit-learn (no download). A CSV file has a
 header row and numeric features; every bad value is reported with its line
 and column, because the person reading the message has the file open.
+
+Files are read in blocks by pyarrow when it is installed
+(:mod:`softgrad.app._blocks`); the line-by-line reader here names the line
+and column of a bad value.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +22,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BUILTIN", "DataError", "Dataset", "load_dataset", "read_csv", "read_features_csv"]
+__all__ = [
+    "BUILTIN",
+    "DataError",
+    "Dataset",
+    "feature_columns",
+    "load_dataset",
+    "read_csv",
+    "read_features_csv",
+]
 
 BUILTIN = ("iris", "wine", "digits")
+ByteProgress = Callable[[int, int], Any]
 
 
 class DataError(ValueError):
@@ -38,8 +51,14 @@ class Dataset:
     source: str
 
 
-def load_dataset(data: str, target: str | None = None, *, encoding: str = "utf-8") -> Dataset:
-    """A bundled dataset by name (``iris``, ``wine``, ``digits``) or a CSV file by path.
+def load_dataset(
+    data: str,
+    target: str | None = None,
+    *,
+    encoding: str = "utf-8",
+    progress: ByteProgress | None = None,
+) -> Dataset:
+    """A bundled dataset by name (``iris``, ``wine``, ``digits``) or a CSV/Parquet file by path.
 
     Parameters
     ----------
@@ -50,6 +69,8 @@ def load_dataset(data: str, target: str | None = None, *, encoding: str = "utf-8
         refused for a bundled dataset).
     encoding : str, default "utf-8"
         The CSV file's text encoding.
+    progress : callable ``(bytes_read, total_bytes)``, optional
+        Called as a file is read, block by block.
 
     Returns
     -------
@@ -72,15 +93,19 @@ def load_dataset(data: str, target: str | None = None, *, encoding: str = "utf-8
             raise DataError(msg)
         return _builtin(data)
     path = Path(data)
-    if path.suffix.lower() != ".csv" and not path.exists():
+    if path.suffix.lower() not in (".csv", ".parquet") and not path.exists():
         msg = (
-            f"unknown dataset {data!r}: use one of {', '.join(BUILTIN)} or the path of a .csv file"
+            f"unknown dataset {data!r}: use one of {', '.join(BUILTIN)} or the path of a "
+            ".csv or .parquet file"
         )
         raise DataError(msg)
     if target is None:
-        msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
+        kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+        msg = f"a {kind} file needs --target COLUMN, the column of class labels in {data!r}"
         raise DataError(msg)
-    return read_csv(path, target, encoding=encoding)
+    from softgrad.app._blocks import read_table
+
+    return read_table(path, target, encoding=encoding, progress=progress)
 
 
 def _builtin(name: str) -> Dataset:
@@ -272,21 +297,37 @@ def read_features_csv(
     """
     path = Path(path)
     header, data = _read_rows(path, encoding)
+    columns = [
+        header.index(f) for f in feature_columns(path, header, feature_names, n_features, target)
+    ]
+    return _parse_features(path, header, data, columns)
+
+
+def feature_columns(
+    path: Path,
+    header: Sequence[str],
+    feature_names: Sequence[str] | None,
+    n_features: int,
+    target: str | None,
+) -> list[str]:
+    """The header's columns a model takes, in the model's order (see :func:`read_features_csv`).
+
+    Raises
+    ------
+    DataError
+        Missing or extra columns, named.
+    """
     given = [h for h in header if h != target]
     if feature_names:
         missing = [f for f in feature_names if f not in header]
         if missing:
             msg = _columns_differ(path, list(feature_names), given, missing)
             raise DataError(msg)
-        columns = [header.index(f) for f in feature_names]
-    else:
-        columns = [j for j, h in enumerate(header) if h != target]
-        if len(columns) != n_features:
-            msg = (
-                f"{path}: {len(columns)} feature columns, but the model was trained on {n_features}"
-            )
-            raise DataError(msg)
-    return _parse_features(path, header, data, columns)
+        return list(feature_names)
+    if len(given) != n_features:
+        msg = f"{path}: {len(given)} feature columns, but the model was trained on {n_features}"
+        raise DataError(msg)
+    return given
 
 
 def _columns_differ(path: Path, expected: list[str], given: list[str], missing: list[str]) -> str:
