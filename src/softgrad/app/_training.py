@@ -287,7 +287,7 @@ def _cluster(address: str | None) -> Iterator[int]:
         return
     distributed = require("distributed", "dask", feature="softgrad train --scheduler")
     try:
-        client = distributed.Client(address, timeout="10s")
+        client = distributed.Client(address, timeout="5s")
     except (OSError, TimeoutError, ValueError) as exc:
         msg = (
             f"cannot reach the Dask scheduler at --scheduler {address!r}: {exc}; "
