@@ -68,6 +68,11 @@ register("accuracy", "softgrad.bench.accuracy", "softmax/log_softmax error again
 # suites from other work, run through their main(argv) once their module exists
 register("linear", "softgrad.bench.linear", "large-vocabulary linear cross-entropy")
 register("bridges", "softgrad.bench.bridges", "torch and JAX bridges against plain autodiff")
+register(
+    "dask",
+    "softgrad.bench.dask",
+    "train/predict on a 195 MB CSV (time, peak RSS); a fit past memory",
+)
 
 
 def available() -> list[str]:
