@@ -15,7 +15,6 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
-distributed = pytest.importorskip("distributed")
 
 from softgrad import SoftmaxClassifier
 from softgrad.models import MultinomialObjective
@@ -39,6 +38,7 @@ def rel_diff(a, b):
 
 @pytest.fixture(scope="module")
 def client():
+    distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )

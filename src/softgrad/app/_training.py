@@ -468,6 +468,20 @@ class PredictionTable:
     rows: list[list[str]]
 
 
+def _load_model(model_path: str | Path) -> tuple[Any, list[str] | None, str | None]:
+    """A saved model, its training feature names (if stored) and its target column's name."""
+    require("sklearn", "cli", feature="softgrad predict")
+    from softgrad.models import SoftmaxClassifier
+
+    model = SoftmaxClassifier.load(model_path)
+    meta = getattr(model, "metadata_", {})
+    try:
+        features = json.loads(meta.get("features", "null"))
+    except json.JSONDecodeError:
+        features = None
+    return model, features, meta.get("target")
+
+
 def predict_csv(
     model_path: str | Path, data_path: str | Path, *, proba: bool = False, encoding: str = "utf-8"
 ) -> PredictionTable:
@@ -491,18 +505,8 @@ def predict_csv(
     -------
     PredictionTable
     """
-    require("sklearn", "cli", feature="softgrad predict")
-    from softgrad.models import SoftmaxClassifier
-
-    model = SoftmaxClassifier.load(model_path)
-    meta = getattr(model, "metadata_", {})
-    try:
-        features = json.loads(meta.get("features", "null"))
-    except json.JSONDecodeError:
-        features = None
-    X = read_features_csv(
-        data_path, features, int(model.n_features_in_), meta.get("target"), encoding=encoding
-    )
+    model, features, target = _load_model(model_path)
+    X = read_features_csv(data_path, features, int(model.n_features_in_), target, encoding=encoding)
     predictions = model.predict(X)
     header = ["prediction"]
     columns = [[str(v) for v in predictions.tolist()]]
@@ -539,17 +543,10 @@ def stream_predictions(
         A bad model file, or bad data: before the header is returned for
         wrong columns, while iterating for a bad value.
     """
-    require("sklearn", "cli", feature="softgrad predict")
     from softgrad.app._blocks import FallBack, column_names, iter_feature_blocks
     from softgrad.app._data import feature_columns
-    from softgrad.models import SoftmaxClassifier
 
-    model = SoftmaxClassifier.load(model_path)
-    meta = getattr(model, "metadata_", {})
-    try:
-        names = json.loads(meta.get("features", "null"))
-    except json.JSONDecodeError:
-        names = None
+    model, names, target = _load_model(model_path)
     header = ["prediction", *([f"p({c})" for c in model.classes_.tolist()] if proba else [])]
     path = Path(data_path)
 
@@ -566,7 +563,6 @@ def stream_predictions(
     except FileNotFoundError:
         msg = f"data file {str(path)!r} does not exist"
         raise DataError(msg) from None
-    target = meta.get("target")
     features = feature_columns(path, columns, names, int(model.n_features_in_), target)
 
     def rows() -> Iterator[list[list[str]]]:
