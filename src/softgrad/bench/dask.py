@@ -80,9 +80,14 @@ def write_csv(path: Path, rows: int, seed: int = 0, block: int = 100_000) -> Pat
     return path
 
 
-def _measure(src: str, args: list[str]) -> dict[str, float]:
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _measure(src: str, args: list[str], blas_threads: int | None = None) -> dict[str, float]:
     """Run ``softgrad ARGS`` on the code under ``src``: seconds, first output line, peak MB."""
     env = dict(os.environ, PYTHONPATH=src)
+    if blas_threads:
+        env.update(dict.fromkeys(BLAS_THREADS, str(blas_threads)))
     cmd = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "softgrad", *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     code, total, first, rss = done.stderr.split()[-4:]
@@ -95,7 +100,11 @@ def _measure(src: str, args: list[str]) -> dict[str, float]:
 
 
 def run_files(
-    *, rows: int, before_src: str | None, out: Callable[[str], Any] = print
+    *,
+    rows: int,
+    before_src: str | None,
+    blas_threads: int | None = None,
+    out: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     """``train`` and ``predict`` on a generated CSV file, this code and optionally ``before_src``."""
     here = str(Path(__file__).resolve().parents[2])
@@ -109,9 +118,11 @@ def run_files(
         for label, src in codes.items():
             run_dir = Path(tmp) / f"run-{label}"
             train = _measure(src, ["train", "--data", str(data), "--target", "label", "-q",
-                                   "--out", str(run_dir)])  # fmt: skip
+                                   "--out", str(run_dir)], blas_threads)  # fmt: skip
             load = load_average()
-            predict = _measure(src, ["predict", str(run_dir / "model.npz"), str(data)])
+            predict = _measure(
+                src, ["predict", str(run_dir / "model.npz"), str(data)], blas_threads
+            )
             result[label] = {"train": train, "predict": predict}
             for name, m in (("train", train), ("predict", predict)):
                 goal_s, goal_mb = GOALS[name]
@@ -222,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-rows", type=int, default=100_000)
     p.add_argument("--max-iter", type=int, default=5, help="cluster fit's lbfgs iterations")
     p.add_argument("--quick", action="store_true", help="100,000 CSV rows, a small cluster fit")
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        help="BLAS threads of the timed commands (1 on a machine shared with other work: "
+        "OpenBLAS threads that wait on each other can make one product 1000x slower)",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     if args.quick:
@@ -229,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"load_average": load_average()}
     parts = set(args.parts.split(","))
     if "files" in parts:
-        results["files"] = run_files(rows=args.rows, before_src=args.before_src)
+        results["files"] = run_files(
+            rows=args.rows, before_src=args.before_src, blas_threads=args.blas_threads
+        )
     if "cluster" in parts:
         results["cluster"] = run_cluster(
             rows=args.cluster_rows,
