@@ -71,6 +71,14 @@ class TestRead:
         np.testing.assert_array_equal(fast.y, slow.y)
         assert fast.feature_names == slow.feature_names
 
+    def test_a_short_row_estimate_grows_the_array(self, tmp_path, monkeypatch):
+        X, y = table()
+        path = write_csv(tmp_path / "d.csv", X, y)
+        monkeypatch.setattr(_blocks, "_rows_estimate", lambda path: 10)
+        np.testing.assert_array_equal(
+            _blocks.read_table(path, "label").X, read_csv(path, "label").X
+        )
+
     def test_progress_reports_every_byte(self, tmp_path):
         X, y = table()
         path = write_csv(tmp_path / "d.csv", X, y)
