@@ -108,7 +108,11 @@ def _batches(
         reader = pcsv.open_csv(
             source,
             read_options=pcsv.ReadOptions(
-                encoding=encoding, block_size=BLOCK_BYTES, column_names=header, skip_rows=1
+                encoding=encoding,
+                block_size=BLOCK_BYTES,
+                column_names=header,
+                skip_rows=1,
+                use_threads=False,
             ),
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
             convert_options=pcsv.ConvertOptions(
