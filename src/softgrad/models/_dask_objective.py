@@ -91,7 +91,7 @@ def block_loss_and_grad(
     >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1])
     >>> out = block_loss_and_grad(X, y, None, np.zeros(6), n_classes=2,
     ...                           fit_intercept=True, total=2.0)
-    >>> bool(np.isclose(out[0], np.log(2))), out[-1]  # the mean loss, the rows' weight share
+    >>> bool(np.isclose(out[0], np.log(2))), float(out[-1])  # mean loss, share of the weight
     (True, 1.0)
     """
     k, d = n_classes, X.shape[1]
