@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from softgrad.bench import _suites
+from softgrad.bench import _main, _suites
 from softgrad.cli.bench import bench
 
 FAKE = """
@@ -101,9 +101,9 @@ def test_register_names_must_be_identifiers(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_run_cli_returns_the_exit_status(fake_suite: str) -> None:
-    assert _suites.run_cli("fake", ["--", "--fail"]) == 3
-    assert _suites.main(["fake"]) == 0
-    assert _suites.main(["--no-such-option"]) == 2
+    assert _main.run_cli("fake", ["--", "--fail"]) == 3
+    assert _main.main(["fake"]) == 0
+    assert _main.main(["--no-such-option"]) == 2
 
 
 def test_json_written_for_a_builtin_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,6 +126,19 @@ class TestTrain:
         assert m["test_accuracy"] > 0.9
 
 
+class TestMaxIterZero:
+    def test_max_iter_0_keeps_the_initial_weights(self, tmp_path):
+        # the estimator accepts max_iter=0 (scikit-learn's way to inspect the initial state)
+        out = tmp_path / "run"
+        result = CliRunner().invoke(cli, ["train", "--max-iter", "0", "-q", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["n_iter"] == 0
+        assert m["final_objective"] == pytest.approx(np.log(3))  # W = 0: every class 1/3
+        assert len(m["loss_curve"]) == 1
+        assert not SoftmaxClassifier.load(out / "model.npz").coef_.any()
+
+
 class TestUserMistakes:
     """Exit 1 with one clear line for bad data, 2 for bad usage; never a traceback."""
 
@@ -181,7 +194,7 @@ class TestUserMistakes:
             ["train", "--solver", "bfgs"],
             ["train", "--C", "0"],
             ["train", "--test-size", "1.5"],
-            ["train", "--max-iter", "0"],
+            ["train", "--max-iter", "-1"],
             ["predict"],
         ],
         ids=["solver", "C", "test-size", "max-iter", "predict-args"],

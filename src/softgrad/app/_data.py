@@ -1,8 +1,12 @@
-"""Data for ``softgrad train`` and ``softgrad predict``: bundled datasets and CSV files.
+"""Data for ``softgrad train`` and ``softgrad predict``: bundled datasets, CSV and Parquet files.
 
 The bundled datasets come with scikit-learn (no download). A CSV file has a
 header row and numeric features; every bad value is reported with its line
 and column, because the person reading the message has the file open.
+
+Files are read in blocks by pyarrow when it is installed
+(:mod:`softgrad.app._blocks`); the line-by-line reader here names the line
+and column of a bad value.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +22,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BUILTIN", "DataError", "Dataset", "load_dataset", "read_csv", "read_features_csv"]
+__all__ = [
+    "BUILTIN",
+    "DataError",
+    "Dataset",
+    "feature_columns",
+    "read_csv",
+    "read_features_csv",
+]
 
 BUILTIN = ("iris", "wine", "digits")
+ByteProgress = Callable[[int, int], Any]
 
 
 class DataError(ValueError):
@@ -36,68 +48,6 @@ class Dataset:
     feature_names: tuple[str, ...]
     target_name: str
     source: str
-
-
-def load_dataset(data: str, target: str | None = None, *, encoding: str = "utf-8") -> Dataset:
-    """A bundled dataset by name (``iris``, ``wine``, ``digits``) or a CSV file by path.
-
-    Parameters
-    ----------
-    data : str
-        One of :data:`BUILTIN`, or the path of a CSV file with a header row.
-    target : str, optional
-        The CSV column holding the class labels (required for a CSV file,
-        refused for a bundled dataset).
-    encoding : str, default "utf-8"
-        The CSV file's text encoding.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    DataError
-        Unknown name, missing file, bad CSV (the message names line and column).
-
-    Examples
-    --------
-    >>> ds = load_dataset("iris")
-    >>> ds.X.shape, ds.target_name, sorted(set(ds.y.tolist()))
-    ((150, 4), 'species', ['setosa', 'versicolor', 'virginica'])
-    """
-    if data in BUILTIN:
-        if target is not None:
-            msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"
-            raise DataError(msg)
-        return _builtin(data)
-    path = Path(data)
-    if path.suffix.lower() != ".csv" and not path.exists():
-        msg = (
-            f"unknown dataset {data!r}: use one of {', '.join(BUILTIN)} or the path of a .csv file"
-        )
-        raise DataError(msg)
-    if target is None:
-        msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
-        raise DataError(msg)
-    return read_csv(path, target, encoding=encoding)
-
-
-def _builtin(name: str) -> Dataset:
-    from sklearn import datasets
-
-    loader = {
-        "iris": datasets.load_iris,
-        "wine": datasets.load_wine,
-        "digits": datasets.load_digits,
-    }[name]
-    bunch = loader()
-    target_names = np.asarray(bunch.target_names)
-    # named classes read better in a confusion matrix; digits' names are the digits
-    y = target_names[bunch.target] if target_names.dtype.kind in "US" else bunch.target
-    feature_names = tuple(str(f) for f in bunch.feature_names)
-    target_name = {"iris": "species", "wine": "cultivar", "digits": "digit"}[name]
-    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, feature_names, target_name, name)
 
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -272,21 +222,37 @@ def read_features_csv(
     """
     path = Path(path)
     header, data = _read_rows(path, encoding)
+    columns = [
+        header.index(f) for f in feature_columns(path, header, feature_names, n_features, target)
+    ]
+    return _parse_features(path, header, data, columns)
+
+
+def feature_columns(
+    path: Path,
+    header: Sequence[str],
+    feature_names: Sequence[str] | None,
+    n_features: int,
+    target: str | None,
+) -> list[str]:
+    """The header's columns a model takes, in the model's order (see :func:`read_features_csv`).
+
+    Raises
+    ------
+    DataError
+        Missing or extra columns, named.
+    """
     given = [h for h in header if h != target]
     if feature_names:
         missing = [f for f in feature_names if f not in header]
         if missing:
             msg = _columns_differ(path, list(feature_names), given, missing)
             raise DataError(msg)
-        columns = [header.index(f) for f in feature_names]
-    else:
-        columns = [j for j, h in enumerate(header) if h != target]
-        if len(columns) != n_features:
-            msg = (
-                f"{path}: {len(columns)} feature columns, but the model was trained on {n_features}"
-            )
-            raise DataError(msg)
-    return _parse_features(path, header, data, columns)
+        return list(feature_names)
+    if len(given) != n_features:
+        msg = f"{path}: {len(given)} feature columns, but the model was trained on {n_features}"
+        raise DataError(msg)
+    return given
 
 
 def _columns_differ(path: Path, expected: list[str], given: list[str], missing: list[str]) -> str:

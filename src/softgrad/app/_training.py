@@ -20,6 +20,7 @@ The command-line modules only parse options and print what these return.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -36,7 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softgrad._lib._extras import require
-from softgrad.app._data import DataError, Dataset, load_dataset, read_features_csv
+from softgrad.app._data import DataError, Dataset, read_features_csv
+from softgrad.app._load import load_dataset
 
 __all__ = [
     "PredictionTable",
@@ -45,6 +47,7 @@ __all__ = [
     "TrainingError",
     "predict_csv",
     "require_app_extras",
+    "stream_predictions",
     "train",
 ]
 
@@ -70,6 +73,7 @@ class TrainConfig:
     runs_dir: str = "runs"
     force: bool = False
     encoding: str = "utf-8"
+    scheduler: str | None = None  # a Dask scheduler's address: fit on that cluster
 
     @property
     def unit(self) -> str:
@@ -87,6 +91,9 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+
+GRADCHECK_ROWS = 20_000
+"""The gradient check's sample of training rows (all of them for smaller data)."""
 
 SMALL_TEST_SET = 20
 """Fewer held-out samples than this get a warning: their accuracy is a rough estimate."""
@@ -116,7 +123,8 @@ def _split(ds: Dataset, test_size: float, seed: int) -> tuple[list[NDArray[Any]]
             f"({', '.join(map(str, single.tolist()[:5]))}); it is used for training only"
         )
     only_train = np.isin(ds.y, single)
-    X, y = ds.X[~only_train], ds.y[~only_train]
+    # no single-sample class (the usual case): no copy of X before the split's own
+    X, y = (ds.X, ds.y) if not len(single) else (ds.X[~only_train], ds.y[~only_train])
     n_test = int(np.ceil(test_size * len(y)))
     n_classes = len(labels) - len(single)
     stratify = y if n_test >= n_classes and len(y) - n_test >= n_classes else None
@@ -132,8 +140,9 @@ def _split(ds: Dataset, test_size: float, seed: int) -> tuple[list[NDArray[Any]]
     except ValueError as exc:
         msg = f"cannot split {len(ds.y)} samples with --test-size {test_size}: {exc}"
         raise TrainingError(msg) from None
-    X_train = np.concatenate([X_train, ds.X[only_train]])
-    y_train = np.concatenate([y_train, ds.y[only_train]])
+    if len(single):
+        X_train = np.concatenate([X_train, ds.X[only_train]])
+        y_train = np.concatenate([y_train, ds.y[only_train]])
     untrained = sorted(set(labels.tolist()) - set(y_train.tolist()))
     if untrained:
         msg = (
@@ -156,13 +165,14 @@ def _standardise(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
     a column of values near 1e300 stays in range (squaring them would not);
     a constant column keeps the scale 1.
     """
-    scale = np.max(np.abs(X), axis=0)
+    scale = np.maximum(X.max(axis=0), -X.min(axis=0))
     scale[scale == 0] = 1.0
-    U = X / scale
-    mean_u = U.mean(axis=0)
-    std_u = U.std(axis=0)
+    Z = X / scale  # the one copy; everything after is in place
+    mean_u = Z.mean(axis=0)
+    Z -= mean_u
+    std_u = np.sqrt(np.einsum("ij,ij->j", Z, Z) / len(Z)) if len(Z) else np.zeros_like(mean_u)
     std_u[std_u == 0] = 1.0 / scale[std_u == 0]
-    Z = (U - mean_u) / std_u
+    Z /= std_u
     return Z, mean_u * scale, std_u * scale
 
 
@@ -248,10 +258,18 @@ def _link_latest(run_dir: Path) -> None:
 
 
 def _gradient_check(model: Any, X: NDArray[Any], y_idx: NDArray[np.intp], seed: int) -> Any:
-    """gradcheck of the training objective's gradient and HVP near the fitted weights."""
+    """gradcheck of the training objective's gradient and HVP near the fitted weights.
+
+    On at most :data:`GRADCHECK_ROWS` rows (a seeded sample): the check is of
+    the derivative formulas, which a sample exercises as well as a million
+    rows, at a fraction of the time and memory.
+    """
     from softgrad._gradcheck import gradcheck
     from softgrad.models import MultinomialObjective
 
+    if len(X) > GRADCHECK_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(len(X), GRADCHECK_ROWS, replace=False))
+        X, y_idx = X[rows], y_idx[rows]
     obj = MultinomialObjective(
         np.ascontiguousarray(X, dtype=np.float64),
         y_idx,
@@ -273,7 +291,37 @@ def _gradient_check(model: Any, X: NDArray[Any], y_idx: NDArray[np.intp], seed: 
     )
 
 
-def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
+@contextlib.contextmanager
+def _cluster(address: str | None) -> Iterator[int]:
+    """A ``distributed.Client`` to ``address`` while fitting, and the rows per block (0: none)."""
+    if address is None:
+        yield 0
+        return
+    distributed = require("distributed", "dask", feature="softgrad train --scheduler")
+    try:
+        client = distributed.Client(address, timeout="5s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        msg = (
+            f"cannot reach the Dask scheduler at --scheduler {address!r}: {exc}; "
+            "start one with `dask scheduler` (and workers with `dask worker ADDRESS`)"
+        )
+        raise TrainingError(msg) from None
+    with client:
+        n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+        yield max(4 * n_workers, 1)
+
+
+def _dask_rows(X: NDArray[Any], n_blocks: int) -> Any:
+    """``X`` as a Dask array of about ``n_blocks`` row blocks."""
+    da = require("dask.array", "dask", feature="softgrad train --scheduler")
+    return da.from_array(X, chunks=(max(-(-len(X) // n_blocks), 1), X.shape[1]))
+
+
+def train(
+    config: TrainConfig,
+    progress: Progress | None = None,
+    reading: Callable[[int, int], Any] | None = None,
+) -> TrainResult:
     """Train the post's network on ``config.data`` and write a run folder.
 
     Parameters
@@ -281,6 +329,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     config : TrainConfig
     progress : callable ``(iteration, objective)``, optional
         Called after each iteration (the CLI's progress bar).
+    reading : callable ``(bytes_read, total_bytes)``, optional
+        Called as a data file is read, block by block.
 
     Returns
     -------
@@ -310,9 +360,10 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     from softgrad.app._plots import plot_loss_curve, plot_softmax_jacobian
     from softgrad.models import SoftmaxClassifier, validate_params
 
-    ds = load_dataset(config.data, config.target, encoding=config.encoding)
+    ds = load_dataset(config.data, config.target, encoding=config.encoding, progress=reading)
     final_dir, is_default = _run_folder(config)
     (X_train, X_test, y_train, y_test), notes = _split(ds, config.test_size, config.seed)
+    ds = Dataset(ds.X[:0], ds.y[:0], ds.feature_names, ds.target_name, ds.source)  # free X
     # standardise on the training split; constant columns are left unscaled
     Z_train, mean, std = _standardise(X_train)
 
@@ -329,9 +380,12 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         raise TrainingError(str(exc)) from None
     caught: list[str] = []
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as records:
+    with warnings.catch_warnings(record=True) as records, _cluster(config.scheduler) as chunks:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(Z_train, y_train)
+        if chunks:  # on the cluster: row blocks of the standardised split
+            model.fit(_dask_rows(Z_train, chunks), y_train)
+        else:
+            model.fit(Z_train, y_train)
     fit_seconds = time.perf_counter() - start
     caught = [str(r.message) for r in records if issubclass(r.category, ConvergenceWarning)]
     model.callback = None
@@ -426,6 +480,20 @@ class PredictionTable:
     rows: list[list[str]]
 
 
+def _load_model(model_path: str | Path) -> tuple[Any, list[str] | None, str | None]:
+    """A saved model, its training feature names (if stored) and its target column's name."""
+    require("sklearn", "cli", feature="softgrad predict")
+    from softgrad.models import SoftmaxClassifier
+
+    model = SoftmaxClassifier.load(model_path)
+    meta = getattr(model, "metadata_", {})
+    try:
+        features = json.loads(meta.get("features", "null"))
+    except json.JSONDecodeError:
+        features = None
+    return model, features, meta.get("target")
+
+
 def predict_csv(
     model_path: str | Path, data_path: str | Path, *, proba: bool = False, encoding: str = "utf-8"
 ) -> PredictionTable:
@@ -449,18 +517,8 @@ def predict_csv(
     -------
     PredictionTable
     """
-    require("sklearn", "cli", feature="softgrad predict")
-    from softgrad.models import SoftmaxClassifier
-
-    model = SoftmaxClassifier.load(model_path)
-    meta = getattr(model, "metadata_", {})
-    try:
-        features = json.loads(meta.get("features", "null"))
-    except json.JSONDecodeError:
-        features = None
-    X = read_features_csv(
-        data_path, features, int(model.n_features_in_), meta.get("target"), encoding=encoding
-    )
+    model, features, target = _load_model(model_path)
+    X = read_features_csv(data_path, features, int(model.n_features_in_), target, encoding=encoding)
     predictions = model.predict(X)
     header = ["prediction"]
     columns = [[str(v) for v in predictions.tolist()]]
@@ -469,3 +527,63 @@ def predict_csv(
         header += [f"p({c})" for c in model.classes_.tolist()]
         columns += [[f"{v:.6g}" for v in p[:, j]] for j in range(p.shape[1])]
     return PredictionTable(header, [list(r) for r in zip(*columns, strict=True)])
+
+
+def _prediction_rows(model: Any, X: NDArray[Any], proba: bool) -> list[list[str]]:
+    """``[prediction, p(class)...]`` cells of each row of ``X``, as :func:`predict_csv` writes them."""
+    labels = [str(v) for v in model.predict(X).tolist()]
+    if not proba:
+        return [[v] for v in labels]
+    p = np.char.mod("%.6g", model.predict_proba(X))
+    return [[v, *row] for v, row in zip(labels, p.tolist(), strict=True)]
+
+
+def stream_predictions(
+    model_path: str | Path, data_path: str | Path, *, proba: bool = False, encoding: str = "utf-8"
+) -> tuple[list[str], Iterator[list[list[str]]]]:
+    """The header and the prediction rows of a CSV or Parquet file, block by block.
+
+    The same cells as :func:`predict_csv`, but the file is read a block at a
+    time (pyarrow) and each block's rows are yielded before the next is read:
+    memory stays bounded and the first rows come out at once. A CSV file the
+    block reader cannot vouch for is handed to the line reader (its errors name
+    the line and column), the rows already yielded being skipped.
+
+    Raises
+    ------
+    ModelFileError, DataError
+        A bad model file, or bad data: before the header is returned for
+        wrong columns, while iterating for a bad value.
+    """
+    from softgrad.app._blocks import FallBack, column_names, iter_feature_blocks
+    from softgrad.app._data import feature_columns
+
+    model, names, target = _load_model(model_path)
+    header = ["prediction", *([f"p({c})" for c in model.classes_.tolist()] if proba else [])]
+    path = Path(data_path)
+
+    def legacy(skip: int) -> Iterator[list[list[str]]]:
+        table = predict_csv(model_path, path, proba=proba, encoding=encoding)
+        yield table.rows[skip:]
+
+    if path.suffix.lower() != ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        return header, legacy(0)
+    try:
+        columns = column_names(path, encoding)
+    except FallBack:
+        return header, legacy(0)
+    except FileNotFoundError:
+        msg = f"data file {str(path)!r} does not exist"
+        raise DataError(msg) from None
+    features = feature_columns(path, columns, names, int(model.n_features_in_), target)
+
+    def rows() -> Iterator[list[list[str]]]:
+        done = 0
+        try:
+            for block in iter_feature_blocks(path, features, None, encoding=encoding):
+                yield _prediction_rows(model, block.X, proba)
+                done += len(block.X)
+        except FallBack:
+            yield from legacy(done)
+
+    return header, rows()

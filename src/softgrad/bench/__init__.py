@@ -19,8 +19,9 @@ Timings are never asserted anywhere: tests check values, this package measures.
 
 from __future__ import annotations
 
+from softgrad.bench._main import main
 from softgrad.bench._report import Record
-from softgrad.bench._suites import SUITES, main, register
+from softgrad.bench._suites import SUITES, register
 
 __all__ = ["SUITES", "Record", "main", "register", "run"]
 

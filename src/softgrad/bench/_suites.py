@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-__all__ = ["SUITES", "Suite", "available", "load", "main", "register", "run_cli"]
+__all__ = ["SUITES", "Suite", "available", "load", "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,11 @@ register("accuracy", "softgrad.bench.accuracy", "softmax/log_softmax error again
 # suites from other work, run through their main(argv) once their module exists
 register("linear", "softgrad.bench.linear", "large-vocabulary linear cross-entropy")
 register("bridges", "softgrad.bench.bridges", "torch and JAX bridges against plain autodiff")
+register(
+    "dask",
+    "softgrad.bench.dask",
+    "train/predict on a 195 MB CSV (time, peak RSS); a fit past memory",
+)
 
 
 def available() -> list[str]:
@@ -85,19 +90,3 @@ def load(name: str) -> ModuleType:
         msg = f"benchmark suite {name!r} needs the module {module}, which is not installed"
         raise ModuleNotFoundError(msg)
     return importlib.import_module(module)
-
-
-def main(argv: list[str] | None = None, prog_name: str = "softgrad bench") -> int:
-    """``softgrad bench ARGV...`` in this process; return its exit status."""
-    from softgrad.cli.bench import bench
-
-    try:
-        bench.main(args=list(argv or []), prog_name=prog_name)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
-
-
-def run_cli(suite: str, argv: list[str] | None = None) -> int:
-    """``softgrad bench SUITE ARGV...``: what each built-in suite's ``main(argv)`` runs."""
-    return main([suite, *(argv or [])])

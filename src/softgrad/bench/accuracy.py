@@ -101,6 +101,6 @@ def run(*, rows_per_scale: int = 50, out: Callable[[str], Any] = print) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench accuracy [--json PATH]``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("accuracy", argv)

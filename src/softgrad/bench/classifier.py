@@ -376,6 +376,6 @@ def report_lines(r: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench classifier [--quick] [--reps N] [--C C] [--json PATH]``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("classifier", argv)

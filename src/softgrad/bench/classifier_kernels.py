@@ -71,6 +71,6 @@ def run(*, out: Callable[[str], Any] = print) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench classifier_kernels [--json PATH]``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("classifier_kernels", argv)

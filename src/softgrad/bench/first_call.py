@@ -97,6 +97,6 @@ def run(*, dtype: str = "float32", out: Callable[[str], Any] = print) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench first_call [--json PATH]``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("first_call", argv)

@@ -192,6 +192,6 @@ def environment() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench ops [OPTIONS]``; the options are those of ``softgrad bench --help``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("ops", argv)

@@ -55,6 +55,6 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench thresholds [--json PATH]``."""
-    from softgrad.bench._suites import run_cli
+    from softgrad.bench._main import run_cli
 
     return run_cli("thresholds", argv)

@@ -5,6 +5,7 @@ Example::
     $ softgrad train                      # iris: D=4 inputs, K=3 softmax outputs
     $ softgrad train --data digits --solver newton-cg --C 0.5
     $ softgrad train --data flowers.csv --target species --out runs/flowers
+    $ softgrad train --data big.parquet --target label --scheduler tcp://10.0.0.5:8786
     $ softgrad train --json | jq .test_accuracy
 """
 
@@ -27,10 +28,10 @@ SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
     "--data",
     default="iris",
     show_default=True,
-    metavar="{" + ",".join(BUILTIN) + "}|PATH.csv",
-    help="A dataset bundled with scikit-learn, or a CSV file with a header row.",
+    metavar="{" + ",".join(BUILTIN) + "}|PATH.csv|PATH.parquet",
+    help="A dataset bundled with scikit-learn, or a CSV (header row) or Parquet file.",
 )
-@click.option("--target", metavar="COLUMN", help="Label column of a CSV file.")
+@click.option("--target", metavar="COLUMN", help="Label column of a CSV or Parquet file.")
 @click.option(
     "--solver", type=click.Choice(SOLVERS), default="lbfgs", show_default=True, help="Optimiser."
 )
@@ -44,10 +45,10 @@ SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
 )
 @click.option(
     "--max-iter",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     default=1000,
     show_default=True,
-    help="Iterations (epochs for sgd/adam).",
+    help="Iterations (epochs for sgd/adam); 0 keeps the initial all-zero weights.",
 )
 @click.option(
     "--test-size",
@@ -71,6 +72,11 @@ SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
     show_default=True,
     help="Text encoding of a CSV file (e.g. latin-1).",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Fit on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or tables: one summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout only.")
 def train(
@@ -84,6 +90,7 @@ def train(
     out: str | None,
     force: bool,
     encoding: str,
+    scheduler: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -91,7 +98,8 @@ def train(
 
     The run folder (model.npz, metrics.json, loss_curve.png,
     softmax_jacobian.png) appears whole or not at all. A CSV file's delimiter
-    (comma, semicolon, tab) is detected from its header.
+    (comma, semicolon, tab) is detected from its header. Files are read in
+    blocks, with a progress bar from the start.
     """
     from rich.console import Console
 
@@ -104,8 +112,9 @@ def train(
     if data in BUILTIN and target is not None:
         msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"
         raise click.UsageError(msg)
-    if data not in BUILTIN and data.lower().endswith(".csv") and target is None:
-        msg = f"a CSV file needs --target COLUMN, the column of class labels in {data!r}"
+    if data not in BUILTIN and data.lower().endswith((".csv", ".parquet")) and target is None:
+        kind = "CSV" if data.lower().endswith(".csv") else "Parquet"
+        msg = f"a {kind} file needs --target COLUMN, the column of class labels in {data!r}"
         raise click.UsageError(msg)
     if out is not None and not out.strip():
         msg = "--out is empty; name a folder for the run, e.g. --out runs/iris"
@@ -121,6 +130,7 @@ def train(
         out=out,
         force=force,
         encoding=encoding,
+        scheduler=scheduler,
     )
     console = Console(stderr=as_json)
     try:
@@ -154,8 +164,24 @@ def _short(data: str, width: int = 16) -> str:
 
 
 def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
+    name = _short(config.data)
+    reading = Progress(
+        TextColumn("[bold]reading[/] {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    read_task = reading.add_task(name, total=None)
     columns = (
         TextColumn("[bold]training[/] {task.description}"),
         BarColumn(),
@@ -164,19 +190,26 @@ def _train_with_progress(config: Any, console: Any, run_training: Any) -> Any:
         TimeElapsedColumn(),
     )
     bar = Progress(*columns, console=console, transient=False)
-    task = bar.add_task(_short(config.data), total=config.max_iter, objective="—")
+    task = bar.add_task(name, total=config.max_iter, objective="—")
+    if config.data not in BUILTIN:
+        reading.start()  # at once: a large file takes a while before the first iteration
+
+    def read(done: int, total: int) -> None:
+        reading.update(read_task, completed=done, total=total)
 
     def progress(iteration: int, objective: float) -> None:
-        if iteration == 1:  # start drawing only once the data loaded and fitting began
+        if iteration == 1:  # the data is read: the fitting bar takes over
+            reading.stop()
             bar.start()
         bar.update(task, completed=iteration, objective=f"{objective:.5f}")
 
     try:
-        result = run_training(config, progress)
+        result = run_training(config, progress, read)
         # converged before max_iter: show the bar as done at the real count
         n_iter = result.metrics["n_iter"]
         bar.update(task, total=max(n_iter, 1), completed=n_iter)
     finally:
+        reading.stop()
         bar.stop()
     return result
 

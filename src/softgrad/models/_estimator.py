@@ -23,7 +23,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from softgrad import kernels, log_softmax, softmax
+from softgrad import kernels
+from softgrad._delegation import log_softmax, softmax
+from softgrad.models import _dask
+from softgrad.models._dask import is_dask
 from softgrad.models._io import load_model, save_model
 from softgrad.models._objective import MultinomialObjective
 from softgrad.models._solvers import (
@@ -267,6 +270,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         SoftmaxClassifier
             ``self``, fitted.
         """
+        if is_dask(X):  # Dask array or DataFrame: fitted block by block on the cluster
+            return _dask.fit(self, X, y, sample_weight)  # type: ignore[no-any-return]
         self._validate_params()
         warm = self.warm_start and hasattr(self, "coef_")
         X, y, sw = self._validate_fit(X, y, sample_weight, reset=True)
@@ -494,6 +499,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         With two classes, the logit difference :math:`z_1 - z_0` (shape (n_samples,)),
         positive where the second class is predicted, as scikit-learn expects.
         """
+        if is_dask(X):  # lazy: a Dask array chunked like X's rows
+            return _dask.predict_method(self, "decision_function", X)  # type: ignore[no-any-return]
         z = self._logits(X)
         if len(self.classes_) == 2:
             d: FloatArray = z[:, 1] - z[:, 0]
@@ -504,15 +511,20 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1.
 
         The compiled kernels serve only if this process has loaded them
-        already: a prediction never waits for numba.
+        already: a prediction never waits for numba. Dask input gives a lazy
+        Dask array chunked like X's rows.
         """
+        if is_dask(X):
+            return _dask.predict_method(self, "predict_proba", X)  # type: ignore[no-any-return]
         z = self._logits(X)
         with kernels.policy(enabled=kernels.loaded()):
             p: FloatArray = softmax(z, axis=-1)
         return p
 
     def predict_log_proba(self, X: Any) -> FloatArray:
-        """``log_softmax`` of the logits, accurate for tiny probabilities (kernels as above)."""
+        """``log_softmax`` of the logits, accurate for tiny probabilities (kernels and Dask as above)."""
+        if is_dask(X):
+            return _dask.predict_method(self, "predict_log_proba", X)  # type: ignore[no-any-return]
         z = self._logits(X)
         with kernels.policy(enabled=kernels.loaded()):
             lp: FloatArray = log_softmax(z, axis=-1)
@@ -520,9 +532,17 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: Any) -> NDArray[Any]:
         """The class with the largest logit for each row."""
+        if is_dask(X):  # lazy: a Dask array chunked like X's rows
+            return _dask.predict_method(self, "predict", X)  # type: ignore[no-any-return]
         best = np.argmax(self._logits(X), axis=1)
         out: NDArray[Any] = self.classes_[best]
         return out
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``(X, y)`` (weighted by ``sample_weight``), as scikit-learn's."""
+        if is_dask(X):  # one pass on the cluster
+            return _dask.score(self, X, y, sample_weight)
+        return float(super().score(X, y, sample_weight))
 
     # ------------------------------------------------------------------ persistence
 
