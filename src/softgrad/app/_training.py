@@ -64,7 +64,7 @@ class TrainConfig:
 
     data: str = "iris"
     target: str | None = None
-    solver: str = "lbfgs"
+    solver: str = "auto"
     C: float = 1.0
     max_iter: int = 1000
     test_size: float = 0.25
@@ -420,6 +420,7 @@ def train(
         "n_features": int(X_train.shape[1]),
         "classes": classes.tolist(),
         "solver": config.solver,
+        "solver_used": model.solver_,
         "C": config.C,
         "max_iter": config.max_iter,
         "seed": config.seed,
@@ -456,7 +457,7 @@ def train(
             model.loss_curve_,
             staged["loss_curve"],
             unit=config.unit,
-            title=f"{ds.source}: {config.solver}, C={config.C} ({model.n_iter_} {config.unit}s)",
+            title=f"{ds.source}: {model.solver_}, C={config.C} ({model.n_iter_} {config.unit}s)",
         )
         plot_softmax_jacobian(
             np.asarray(softmax_jacobian(logits)),

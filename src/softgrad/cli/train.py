@@ -19,8 +19,9 @@ import click
 
 from softgrad.app._data import BUILTIN
 from softgrad.cli._group import fail, warn
+from softgrad.cli._options import inverse_regularisation_option
 
-SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam")
 
 
 @click.command()
@@ -33,16 +34,13 @@ SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
 )
 @click.option("--target", metavar="COLUMN", help="Label column of a CSV or Parquet file.")
 @click.option(
-    "--solver", type=click.Choice(SOLVERS), default="lbfgs", show_default=True, help="Optimiser."
-)
-@click.option(
-    "--C",
-    "C",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
+    "--solver",
+    type=click.Choice(SOLVERS),
+    default="auto",
     show_default=True,
-    help="Inverse L2 regularisation strength.",
+    help="Optimiser (auto: newton-cholesky for small models, else newton-cg or lbfgs by size).",
 )
+@inverse_regularisation_option()
 @click.option(
     "--max-iter",
     type=click.IntRange(min=0),

@@ -29,7 +29,14 @@ from numpy.typing import NDArray
 from softgrad._delegation import log_softmax, softmax
 from softgrad._lib._extras import require
 from softgrad.models._dask_objective import BlockBatches, DaskObjective
-from softgrad.models._solvers import Result, StochasticState, lbfgs, newton_cg, stochastic
+from softgrad.models._solvers import (
+    HESSIAN_ROWS,
+    Result,
+    StochasticState,
+    lbfgs,
+    newton_cg,
+    stochastic,
+)
 
 __all__ = ["fit", "is_dask", "predict_method"]
 
@@ -187,6 +194,12 @@ def fit(est: Any, X: Any, y: Any, sample_weight: Any = None, *, persist: Persist
     0.97
     """
     est._validate_params()
+    if est.solver == "newton-cholesky":
+        msg = (
+            "solver='newton-cholesky' forms the whole Hessian in one process and is not "
+            "available for Dask input; use solver='auto', 'lbfgs' or 'newton-cg'"
+        )
+        raise ValueError(msg)
     X, y, sw, names = _inputs(X, y, sample_weight)
     if _should_persist(X, persist):
         X, y, sw = require("dask", "dask", feature=FEATURE).persist(X, y, sw)
@@ -207,6 +220,10 @@ def fit(est: Any, X: Any, y: Any, sample_weight: Any = None, *, persist: Persist
         sample_weight=sw,
         sw_sum=sw_sum,
     )
+    # auto: the in-memory rule without newton-cholesky (no P x P Hessian on a cluster)
+    est.solver_ = est.solver
+    if est.solver == "auto":
+        est.solver_ = "newton-cg" if obj.n_samples >= 4 * HESSIAN_ROWS else "lbfgs"
     res = _solve(est, obj, W0, b0)
     if not res.converged:
         warnings.warn(_not_converged(est, res), _convergence_warning(), stacklevel=3)
@@ -239,9 +256,9 @@ def fit(est: Any, X: Any, y: Any, sample_weight: Any = None, *, persist: Persist
 def _solve(est: Any, obj: DaskObjective, W0: Any, b0: Any) -> Result:
     max_iter, tol = int(est.max_iter), float(est.tol)
     callback = _callback(est)
-    if est.solver == "lbfgs":
+    if est.solver_ == "lbfgs":
         return lbfgs(obj, obj.pack(W0, b0), max_iter=max_iter, tol=tol, callback=callback)
-    if est.solver == "newton-cg":
+    if est.solver_ == "newton-cg":
         rng = np.random.default_rng(est.random_state)
         max_cg = max(20, 20 * obj.n_classes)  # as in memory
         return newton_cg(
@@ -259,7 +276,7 @@ def _solve(est: Any, obj: DaskObjective, W0: Any, b0: Any) -> Result:
         BlockBatches(obj),
         w,
         StochasticState(w.size, w.dtype),
-        rule="sgd" if est.solver == "sgd" else "adam",
+        rule="sgd" if est.solver_ == "sgd" else "adam",
         learning_rate=float(est.learning_rate),
         batch_size=1,
         max_iter=max_iter,
@@ -277,7 +294,7 @@ def _callback(est: Any) -> Any:
 
     def callback(iteration: int, value: float) -> None:
         if verbose:
-            print(f"{est.solver} iteration {iteration}: objective {value:.6g}")
+            print(f"{est.solver_} iteration {iteration}: objective {value:.6g}")
         if user is not None:
             user(iteration, value)
 
@@ -295,7 +312,7 @@ def _not_converged(est: Any, res: Result) -> str:
     unit = "epochs" if est.solver in ("sgd", "adam") else "iterations"
     note = f" ({res.message})" if res.message else ""
     return (
-        f"SoftmaxClassifier: {est.solver} did not converge within max_iter={est.max_iter} "
+        f"SoftmaxClassifier: {est.solver_} did not converge within max_iter={est.max_iter} "
         f"{unit}{note}; increase max_iter, raise tol, or standardise the features"
     )
 
