@@ -10,10 +10,13 @@ gives every kernel a ``(rows, n)`` C-contiguous array):
 * **long rows**: each row is cut into chunks and ``prange`` runs over all
   (row, chunk) pairs, so that a few long rows such as (8, 1 000 000) or
   (1, 1 000 000) keep every core busy. Pass A reduces each chunk to
-  (local max, count of entries at it, rest of the sum) and, for softmax, stores
-  :math:`e^{x_j - m_k}`; the per-row combination is
-  :math:`\sum_j e^{x_j - m} = \sum_k e^{m_k - m}(t_k + r_k)`; pass B rescales
-  (softmax) or writes :math:`(x_j - m) - \log\Sigma` (log_softmax).
+  (local max, count of entries at it, rest of the sum) without writing; the
+  per-row combination is :math:`\sum_j e^{x_j - m} = \sum_k e^{m_k - m}(t_k + r_k)`;
+  pass B writes :math:`e^{x_j - m}/\Sigma` (softmax, the exponential computed
+  again) or :math:`(x_j - m) - \log\Sigma` (log_softmax). A long row does not
+  stay in cache between the passes, and recomputing :math:`e^{x_j - m}` from
+  ``x`` costs less than storing it in pass A and reading it back in pass B
+  (two reads and one write of memory per entry instead of two of each).
 
 Both layouts use the span primitives of :mod:`softgrad.kernels._rows`. Each
 kernel exists parallel (``forward_rows``) and serial (``forward_rows_serial``),
@@ -30,27 +33,15 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from softgrad.kernels._exp import fmax
-from softgrad.kernels._rows import (
-    EMPTY,
-    EW,
-    NAN,
-    NORMAL,
-    POSINF,
-    RED,
-    count_posinf,
-    kind_of,
-    log_total,
-    lse_value,
-    parallel_and_serial,
-    row_max,
-    sum_exp,
-)
+from softgrad.kernels._exp import fast_exp, fmax
+from softgrad.kernels._rows import EMPTY, NAN, NORMAL, POSINF, count_posinf, kind_of, log_total
+from softgrad.kernels._rows import EW, RED, lse_value, parallel_and_serial, row_max, sum_exp
 
 __all__ = [
     "LOGSUMEXP",
     "LOG_SOFTMAX",
     "LOG_SOFTMAX_VJP",
+    "LOG_SOFTMAX_VJP_OF_LOG",
     "SOFTMAX",
     "SOFTMAX_VJP",
     "RowOptions",
@@ -62,8 +53,8 @@ __all__ = [
 
 # forward modes
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
-# vjp modes
-SOFTMAX_VJP, LOG_SOFTMAX_VJP = 0, 1
+# vjp modes (the last takes log S in place of S: the output log_softmax saves)
+SOFTMAX_VJP, LOG_SOFTMAX_VJP, LOG_SOFTMAX_VJP_OF_LOG = 0, 1, 2
 
 BLOCK_ELEMS = 8192
 """Entries per task of the whole-row forward kernels: a block of rows stays in L1/L2
@@ -74,7 +65,8 @@ class RowOptions(NamedTuple):
     """The options of a row kernel, passed as one value."""
 
     mode: int
-    """Forward: 0 softmax, 1 log_softmax, 2 logsumexp; VJP: 0 softmax, 1 log_softmax."""
+    """Forward: 0 softmax, 1 log_softmax, 2 logsumexp; VJP: 0 softmax, 1 log_softmax,
+    2 log_softmax from log S."""
     chunk: int
     """Rows longer than this are split into chunks of this length across threads."""
 
@@ -93,6 +85,17 @@ def _write_normal(x, mask, mode, m, lt, scale, out, i, lo, hi):
         if mask is not None:
             v = v if mask[i, j] else ninf
         out[i, j] = v
+
+
+@njit(fastmath=EW, cache=True)
+def _write_exp(x, mask, m, scale, out, i, lo, hi):
+    r"""Softmax of a normal long row's span, :math:`e^{x_j - m} \cdot` ``scale`` (0 where masked)."""
+    ninf = x.dtype.type(-np.inf)
+    for j in range(lo, hi):
+        v = x[i, j]
+        if mask is not None:
+            v = v if mask[i, j] else ninf
+        out[i, j] = fast_exp(v - m) * scale
 
 
 @njit(fastmath=EW, cache=True)
@@ -236,10 +239,7 @@ def _forward_rows(x, mask, out, lse, opts):
         mx = row_max(x, mask, i, lo, hi)
         pm[k] = mx
         if kind_of(mx) == NORMAL:
-            if mode == SOFTMAX:
-                pt[k], pr[k] = sum_exp(x, mask, mx, out, i, lo, hi)
-            else:
-                pt[k], pr[k] = sum_exp(x, mask, mx, None, i, lo, hi)
+            pt[k], pr[k] = sum_exp(x, mask, mx, None, i, lo, hi)
     rm = np.empty(rows, dtype=x.dtype)
     rlt = np.zeros(rows, dtype=x.dtype)
     rinv = np.zeros(rows, dtype=x.dtype)
@@ -252,20 +252,17 @@ def _forward_rows(x, mask, out, lse, opts):
         lse[i] = lse_value(kind, rm[i], rlt[i])
     if mode == LOGSUMEXP:
         return
-    for k in prange(ntask):  # pass B: rescale or write
+    for k in prange(ntask):  # pass B: write
         i = k // nch
         lo = (k % nch) * chunk
         hi = min(lo + chunk, n)
         kind = kind_of(rm[i])
-        if kind == NORMAL and mode == SOFTMAX and pm[k] == -np.inf:
-            kind = EMPTY  # nothing in this chunk: pass A stored no exponentials, write 0
         if kind != NORMAL:
             _write_special(x, mask, mode, kind, rcnt[i], out, i, lo, hi)
-            continue
-        scale = F(0.0)
-        if mode == SOFTMAX:
-            scale = F(math.exp(pm[k] - rm[i])) * rinv[i]
-        _write_normal(x, mask, mode, rm[i], rlt[i], scale, out, i, lo, hi)
+        elif mode == SOFTMAX:
+            _write_exp(x, mask, rm[i], rinv[i], out, i, lo, hi)
+        else:
+            _write_normal(x, mask, mode, rm[i], rlt[i], F(0.0), out, i, lo, hi)
 
 
 forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
@@ -274,23 +271,31 @@ forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
 @njit(fastmath=RED, cache=True)
 def _dot(s, g, mask, mode, i, lo, hi):
     r""":math:`\sum_j g_j s_j` (softmax) or :math:`\sum_j g_j` (log_softmax) over a span,
-    masked entries of ``g`` counted as 0."""
+    masked entries of ``g`` counted as 0 (and, from :math:`\log S`, entries where it is −inf)."""
     zero = s.dtype.type(0.0)
     acc = zero
     for j in range(lo, hi):
         gj = g[i, j]
         if mask is not None:
             gj = gj if mask[i, j] else zero
+        if mode == LOG_SOFTMAX_VJP_OF_LOG:
+            gj = gj if s[i, j] != -np.inf else zero
         acc += gj * s[i, j] if mode == SOFTMAX_VJP else gj
     return acc
 
 
 @njit(fastmath=EW, cache=True)
 def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
-    r""":math:`s_j (g_j - d)` (softmax) or :math:`g_j - s_j d` (log_softmax) over a span."""
+    r""":math:`s_j (g_j - d)` (softmax), :math:`g_j - s_j d` (log_softmax) or
+    :math:`g_j - e^{\log s_j} d` (from :math:`\log S`; 0 where it is −inf) over a span."""
     zero = s.dtype.type(0.0)
     for j in range(lo, hi):
-        v = s[i, j] * (g[i, j] - d) if mode == SOFTMAX_VJP else g[i, j] - s[i, j] * d
+        if mode == SOFTMAX_VJP:
+            v = s[i, j] * (g[i, j] - d)
+        elif mode == LOG_SOFTMAX_VJP:
+            v = g[i, j] - s[i, j] * d
+        else:
+            v = g[i, j] - fast_exp(s[i, j]) * d if s[i, j] != -np.inf else zero
         if mask is not None:
             v = v if mask[i, j] else zero
         out[i, j] = v
@@ -298,7 +303,9 @@ def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
 
 def _vjp_rows(s, g, mask, out, opts):
     r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
-    (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0).
+    (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0);
+    mode 2 is log_softmax_vjp with :math:`\log S` in ``s`` (its −inf entries excluded),
+    so that the backward of log_softmax needs no :math:`S` array nor mask.
 
     ``opts`` is a :class:`RowOptions`; rows longer than ``opts.chunk`` are split
     into chunks whose partial dot products are added per row.
