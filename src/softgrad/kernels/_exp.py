@@ -42,30 +42,22 @@ __all__ = ["exp32", "exp64", "exp_into", "fast_exp", "fmax"]
 _FM = {"contract"}
 
 
-def _bits_to_f64_typing(typingctx: Any, x: Any) -> Any:
-    """Reinterpret an int64's bits as a float64 (free: an LLVM ``bitcast``)."""
-    sig = types.float64(types.int64)
+def _bits_to(float_type: Any, int_type: Any, ir_float: Any) -> Any:
+    """An intrinsic reinterpreting an integer's bits as a float of the same width
+    (free: an LLVM ``bitcast``)."""
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.DoubleType())
+    def typing(typingctx: Any, x: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.bitcast(args[0], ir_float)
 
-    return sig, codegen
+        return float_type(int_type), codegen
 
-
-_bits_to_f64: Any = intrinsic(_bits_to_f64_typing)
-
-
-def _bits_to_f32_typing(typingctx: Any, x: Any) -> Any:
-    """Reinterpret an int32's bits as a float32."""
-    sig = types.float32(types.int32)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+    typing.__name__ = typing.__qualname__ = f"bits_to_{float_type}"
+    return intrinsic(typing)
 
 
-_bits_to_f32: Any = intrinsic(_bits_to_f32_typing)
+_bits_to_f64: Any = _bits_to(types.float64, types.int64, ir.DoubleType())
+_bits_to_f32: Any = _bits_to(types.float32, types.int32, ir.FloatType())
 
 
 def _floor_typing(typingctx: Any, x: Any) -> Any:

@@ -34,8 +34,21 @@ import numpy as np
 from numba import njit, prange
 
 from softgrad.kernels._exp import fast_exp, fmax
-from softgrad.kernels._rows import EMPTY, NAN, NORMAL, POSINF, count_posinf, kind_of, log_total
-from softgrad.kernels._rows import EW, RED, lse_value, parallel_and_serial, row_max, sum_exp
+from softgrad.kernels._rows import (
+    EMPTY,
+    EW,
+    NAN,
+    NORMAL,
+    POSINF,
+    RED,
+    count_posinf,
+    kind_of,
+    log_total,
+    lse_value,
+    parallel_and_serial,
+    row_max,
+    sum_exp,
+)
 
 __all__ = [
     "LOGSUMEXP",
