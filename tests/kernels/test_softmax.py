@@ -244,16 +244,22 @@ class TestVJP:
 _PATH_IDS = ["serial", "parallel-whole-rows", "parallel-chunks-of-2"]
 
 
+@pytest.mark.parametrize("rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"])
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS)
 def test_every_forward_and_vjp_path_matches_reference(
-    path: tuple[int, int], dtype: Any, masked: bool, calls: Counter[str]
+    path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
 ) -> None:
     """Each (serial | parallel whole rows | parallel chunks) x mask x dtype path, on
-    the same inputs as the reference; the counter proves which build ran."""
+    the same inputs as the reference; the counter proves which build ran. With chunks,
+    3 rows are split across threads and 6 are walked chunk by chunk within a thread
+    (``SPLIT_BELOW_ROWS``)."""
+    from softgrad.kernels._softmax import SPLIT_BELOW_ROWS
+
+    assert 3 < SPLIT_BELOW_ROWS <= 6  # the premise of the two row counts
     rng = np.random.default_rng(7)
-    x = (rng.standard_normal((6, 45)) * 4).astype(dtype)
+    x = (rng.standard_normal((rows, 45)) * 4).astype(dtype)
     mask = rng.random(x.shape) > 0.25 if masked else None
     g = rng.standard_normal(x.shape).astype(dtype)
     s = ref_softmax(x, where=mask)
