@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,11 @@ torch = pytest.importorskip("torch")
 import softgrad.torch as sgt
 from softgrad import kernels
 
-PATHS = {"kernels": contextlib.nullcontext, "device_agnostic": kernels.disabled}
+PATHS = {
+    # the kernels at every size (the default policy keeps small inputs on the reference)
+    "kernels": lambda: kernels.policy(min_size=0),
+    "device_agnostic": kernels.disabled,
+}
 
 
 @pytest.fixture(params=list(PATHS), ids=list(PATHS))
@@ -137,3 +140,100 @@ def test_torch_compile_fullgraph() -> None:
     (g_eager,) = torch.autograd.grad(step(z, y), z)
     torch.testing.assert_close(compiled(z, y), step(z, y))
     torch.testing.assert_close(g_compiled, g_eager)
+
+
+class TestKernelPaths:
+    """The numba paths the bridge reaches directly, against the device-agnostic path."""
+
+    @pytest.mark.parametrize(
+        "layout",
+        [{"serial_max": 10**9}, {"serial_max": 0}, {"serial_max": 0, "chunk": 3}],
+        ids=["serial", "parallel", "parallel-split-rows"],
+    )
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    def test_log_softmax_backward_from_log_s(self, layout: dict[str, int], dtype: str) -> None:
+        # the backward reads log S (its -inf entries excluded, NaN rows kept NaN)
+        inf, nan = float("inf"), float("nan")
+        gen = torch.Generator().manual_seed(3)
+        dt = getattr(torch, dtype)
+        x = torch.randn(6, 11, dtype=dt, generator=gen) * 4
+        x[1, 3] = -inf
+        x[2] = -inf
+        x[3, 5] = inf
+        x[4, 0] = nan
+        v = torch.randn(6, 11, dtype=dt, generator=gen)
+        m = torch.rand(6, 11, generator=gen) > 0.3
+        grads = []
+        for ctx in (lambda: kernels.policy(min_size=0, **layout), kernels.disabled):
+            with ctx():
+                for where in (None, m):
+                    z = x.clone().requires_grad_()
+                    out = sgt.log_softmax(z, where=where)
+                    (g,) = torch.autograd.grad(
+                        torch.where(torch.isfinite(out), out * v, 0.0).sum(), z
+                    )
+                    grads.append(g)
+        tol = {"float32": 2e-6, "float64": 1e-14}[dtype]
+        torch.testing.assert_close(grads[0], grads[2], rtol=tol, atol=tol, equal_nan=True)
+        torch.testing.assert_close(grads[1], grads[3], rtol=tol, atol=tol, equal_nan=True)
+        assert grads[0][2].eq(0).all()  # an empty row: no gradient
+        finite_rows = torch.arange(6) != 4
+        assert grads[1][finite_rows][~m[finite_rows]].eq(0).all()  # masked entries: exactly 0
+        assert grads[0][4].isnan().all()  # NaN stays in its row
+
+    def test_log_softmax_backward_other_axis(self) -> None:
+        x = _x((5, 9))
+        v = torch.randn(5, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+        with kernels.policy(min_size=0):
+            (g1,) = torch.autograd.grad((sgt.log_softmax(x, axis=0) * v).sum(), x)
+        (g2,) = torch.autograd.grad((torch.log_softmax(x, 0) * v).sum(), x)
+        torch.testing.assert_close(g1, g2)
+
+
+class TestCrossEntropyBackward:
+    """The saved gradient is handed on by ``loss.backward()``; every other use stays right."""
+
+    def _native(self, x: Any, y: Any, **kw: Any) -> Any:
+        z = x.detach().clone().requires_grad_()
+        torch.nn.functional.cross_entropy(z, y, **kw).backward()
+        return z.grad
+
+    def test_retained_graph_accumulates(self, path: str) -> None:
+        x = _x((6, 5))
+        y = torch.tensor([0, 1, 4, 2, 2, 3])
+        ref = self._native(x, y)
+        loss = sgt.cross_entropy(x, y)
+        for k in range(1, 4):
+            loss.backward(retain_graph=True)
+            torch.testing.assert_close(x.grad, k * ref)
+        x.grad.zero_()  # an in-place change of .grad reaches no saved state
+        loss.backward()
+        torch.testing.assert_close(x.grad, ref)
+
+    @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+    def test_scaled_upstream_gradient(self, path: str, reduction: str) -> None:
+        x = _x((6, 5))
+        y = torch.tensor([0, 1, 4, 2, 2, 3])
+        z = x.detach().clone().requires_grad_()
+        up = torch.linspace(0.5, 3.0, 6, dtype=torch.float64)
+        up = up if reduction == "none" else up[2]
+        loss = sgt.cross_entropy(x, y, reduction=reduction)
+        loss.backward(up)
+        torch.nn.functional.cross_entropy(z, y, reduction=reduction).backward(up)
+        torch.testing.assert_close(x.grad, z.grad)
+        assert x.grad is not None
+        x.grad.mul_(0.0)  # the hand-on path must not share this memory with a later call
+        sgt.cross_entropy(x, y, reduction=reduction).backward(up)
+        torch.testing.assert_close(x.grad, z.grad)
+
+    def test_hand_on_makes_no_copy(self) -> None:
+        # loss.backward() with the upstream gradient 1: .grad is the forward's buffer
+        from softgrad.torch import _ops
+
+        x = _x((64, 100))
+        y = torch.arange(64) % 100
+        with kernels.policy(min_size=0):
+            loss, grad = _ops.cross_entropy(x, y, 1, None, -100, 0.0, "mean")
+            loss.backward()
+        assert x.grad is not None
+        assert x.grad.data_ptr() == grad.data_ptr()

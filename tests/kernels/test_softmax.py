@@ -1,18 +1,11 @@
 """The softmax-family kernels (forward and VJP) against the Array API reference.
 
-Every kernel is compared with the reference implementation on the same inputs
-(scikit-learn's ``test_loss_same_as_C_functions`` habit), including the
-behaviour contract: masks, ±inf rows, NaN rows, fully masked rows, empty
-arrays, length-1 axes, float16, F-ordered and strided input. The size
-threshold below which the delegation layer keeps the reference path is set
-to 0 here so that small hypothesis examples reach the kernels; the chunk
-length is made small in some tests so that the long-row (split) path runs.
-
-Tolerances: the kernels use the reference's formulas but sum in another
-order, use a polynomial ``exp`` (< 1 ulp) and multiply by reciprocals, so
-results agree to :math:`c\\,\\epsilon\\,(|r| + n)` with a small constant
-:math:`c` — the conditioning bound of the DESIGN's accuracy contract — and
-special values (NaN, ±inf, exact zeros of masked entries) agree exactly.
+softmax, log_softmax and logsumexp forward, and both VJPs, on whole rows
+(blocks of short rows, one row per task) and on long rows split into chunks
+across threads, serial and parallel, masked and unmasked, with ±inf and NaN
+rows, fully masked rows, empty arrays, length-1 axes, float16, F-ordered and
+strided input. How kernels are compared with the reference, and the
+tolerances, are set out in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -25,8 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-pytest.importorskip("numba")
 
 import softgrad
 from softgrad import _delegation, kernels
@@ -253,16 +244,22 @@ class TestVJP:
 _PATH_IDS = ["serial", "parallel-whole-rows", "parallel-chunks-of-2"]
 
 
+@pytest.mark.parametrize("rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"])
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS)
 def test_every_forward_and_vjp_path_matches_reference(
-    path: tuple[int, int], dtype: Any, masked: bool, calls: Counter[str]
+    path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
 ) -> None:
     """Each (serial | parallel whole rows | parallel chunks) x mask x dtype path, on
-    the same inputs as the reference; the counter proves which build ran."""
+    the same inputs as the reference; the counter proves which build ran. With chunks,
+    3 rows are split across threads and 6 are walked chunk by chunk within a thread
+    (``SPLIT_BELOW_ROWS``)."""
+    from softgrad.kernels._softmax import SPLIT_BELOW_ROWS
+
+    assert 3 < SPLIT_BELOW_ROWS <= 6  # the premise of the two row counts
     rng = np.random.default_rng(7)
-    x = (rng.standard_normal((6, 45)) * 4).astype(dtype)
+    x = (rng.standard_normal((rows, 45)) * 4).astype(dtype)
     mask = rng.random(x.shape) > 0.25 if masked else None
     g = rng.standard_normal(x.shape).astype(dtype)
     s = ref_softmax(x, where=mask)

@@ -31,21 +31,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from softgrad.kernels import _rows
 from softgrad.kernels._exp import fast_exp
-from softgrad.kernels._rows import (
-    EMPTY,
-    EW,
-    NAN,
-    NORMAL,
-    POSINF,
-    RED,
-    count_posinf,
-    kind_of,
-    log_total,
-    parallel_and_serial,
-    row_max,
-    sum_exp,
-)
+from softgrad.kernels._rows import EW, RED
 
 __all__ = ["SMALL_C", "CrossEntropyOptions", "cross_entropy_rows", "cross_entropy_rows_serial"]
 
@@ -97,12 +85,12 @@ def _weighted_shift_sum(x, weight, m, i):
 def _special_row(x, y, weight, cy, cu, a, kind, invd, grad, i):
     """A row holding NaN, +inf or only −inf: the reference's formulas, entry by entry."""
     F = x.dtype.type
-    cnt = count_posinf(x, None, i, 0, x.shape[1]) if kind == POSINF else 0
+    cnt = _rows.count_posinf(x, None, i, 0, x.shape[1]) if kind == _rows.POSINF else 0
     loss = F(0.0)
     for c in range(x.shape[1]):
-        if kind == NAN:
+        if kind == _rows.NAN:
             lp = F(np.nan)
-        elif kind == EMPTY:
+        elif kind == _rows.EMPTY:
             lp = F(-np.inf)
         else:
             lp = F(-math.log(cnt)) if x[i, c] == np.inf else F(-np.inf)
@@ -130,8 +118,8 @@ def _finish_row(x, grad, i, y, weight, opts, sumw, cu_all, mx, lt, inv):
         cu = cu_all
     a = cy + cu * sumw
     invd = F(opts.inv_denom)
-    kind = kind_of(mx)
-    if kind != NORMAL:
+    kind = _rows.kind_of(mx)
+    if kind != _rows.NORMAL:
         return _special_row(x, y, weight, cy, cu, a, kind, invd, grad, i)
     li = zero
     if cy != zero:
@@ -168,7 +156,7 @@ def _block_few_classes(x, target, weight, opts, sumw, cu_all, loss, grad, lo, hi
     zero = F(0.0)
     ms = np.empty(hi - lo, dtype=x.dtype)
     for i in range(lo, hi):
-        mx = row_max(x, None, i, 0, n)
+        mx = _rows.row_max(x, None, i, 0, n)
         ms[i - lo] = mx
         for c in range(n):
             grad[i, c] = x[i, c] - mx
@@ -180,7 +168,7 @@ def _block_few_classes(x, target, weight, opts, sumw, cu_all, loss, grad, lo, hi
     tcount = np.zeros(hi - lo, dtype=x.dtype)
     for i in range(lo, hi):
         mx = ms[i - lo]
-        if kind_of(mx) != NORMAL:
+        if _rows.kind_of(mx) != _rows.NORMAL:
             continue
         t = zero
         r = zero
@@ -193,7 +181,7 @@ def _block_few_classes(x, target, weight, opts, sumw, cu_all, loss, grad, lo, hi
         lts[i - lo] = r
     for k in range(hi - lo):
         if tcount[k] > zero:
-            lts[k] = log_total(tcount[k], lts[k])
+            lts[k] = _rows.log_total(tcount[k], lts[k])
     for i in range(lo, hi):
         k = i - lo
         loss[i] = _finish_row(
@@ -206,12 +194,12 @@ def _row_many_classes(x, target, weight, opts, sumw, cu_all, grad, i):
     """Loss of row ``i`` of a many-class problem; its gradient written to ``grad[i]``."""
     F = x.dtype.type
     n = x.shape[1]
-    mx = row_max(x, None, i, 0, n)
+    mx = _rows.row_max(x, None, i, 0, n)
     lt = F(0.0)
     inv = F(0.0)
-    if kind_of(mx) == NORMAL:
-        t, r = sum_exp(x, None, mx, grad, i, 0, n)
-        lt = log_total(t, r)
+    if _rows.kind_of(mx) == _rows.NORMAL:
+        t, r = _rows.sum_exp(x, None, mx, grad, i, 0, n)
+        lt = _rows.log_total(t, r)
         inv = F(1.0) / (t + r)
     return _finish_row(x, grad, i, target[i], weight, opts, sumw, cu_all, mx, lt, inv)
 
@@ -243,4 +231,4 @@ def _cross_entropy_rows(x, target, weight, loss, grad, opts):
         loss[i] = _row_many_classes(x, target, weight, opts, sumw, cu_all, grad, i)
 
 
-cross_entropy_rows, cross_entropy_rows_serial = parallel_and_serial(EW)(_cross_entropy_rows)
+cross_entropy_rows, cross_entropy_rows_serial = _rows.parallel_and_serial(EW)(_cross_entropy_rows)

@@ -12,12 +12,14 @@ scalar ``exp``. :func:`fast_exp` is written from operations that vectorise
 2. :math:`e^r` by a polynomial: the degree-13 Taylor polynomial in float64
    (truncation :math:`< 0.35^{14}/14! \approx 4\cdot10^{-18}`), Cephes' degree-7
    minimax form :math:`1 + r + r^2 P_5(r)` in float32.
-3. :math:`e^z = e^r \cdot 2^{n_1} \cdot 2^{n_2}` with :math:`n_1 = \lfloor n/2 \rfloor`,
-   :math:`n_2 = n - n_1`; each power of two is built exactly by writing
-   ``(n_k + bias) << mantissa_bits`` into an integer and reinterpreting its
-   bits as a float. Splitting :math:`n` keeps both factors normal, so results
-   in the subnormal range round correctly and very negative :math:`z`
-   (clamped to −746 / −104, −inf included) gives exactly 0.
+3. :math:`e^z = (e^r \cdot 2^{n + 64}) \cdot 2^{-64}`; the power of two is
+   built exactly by writing ``(n + 64 + bias) << mantissa_bits`` into an
+   integer and reinterpreting its bits as a float. The first product is
+   normal, hence exact, for every :math:`n` the clamp allows, so the result is
+   rounded once: results in the subnormal range round correctly and very
+   negative :math:`z` (clamped to −746 / −104, −inf included) gives exactly 0.
+   (One integer add, one shift and two multiplies: half the integer work of
+   splitting :math:`2^n` into two normal factors, with the same results.)
 
 Its functions carry only the ``contract`` fast-math flag (FMA allowed), never
 ``reassoc``: re-association would fold the two Cody–Waite steps into one and
@@ -42,30 +44,22 @@ __all__ = ["exp32", "exp64", "exp_into", "fast_exp", "fmax"]
 _FM = {"contract"}
 
 
-def _bits_to_f64_typing(typingctx: Any, x: Any) -> Any:
-    """Reinterpret an int64's bits as a float64 (free: an LLVM ``bitcast``)."""
-    sig = types.float64(types.int64)
+def _bits_to(float_type: Any, int_type: Any, ir_float: Any) -> Any:
+    """An intrinsic reinterpreting an integer's bits as a float of the same width
+    (free: an LLVM ``bitcast``)."""
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.DoubleType())
+    def typing(typingctx: Any, x: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.bitcast(args[0], ir_float)
 
-    return sig, codegen
+        return float_type(int_type), codegen
 
-
-_bits_to_f64: Any = intrinsic(_bits_to_f64_typing)
-
-
-def _bits_to_f32_typing(typingctx: Any, x: Any) -> Any:
-    """Reinterpret an int32's bits as a float32."""
-    sig = types.float32(types.int32)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+    typing.__name__ = typing.__qualname__ = f"bits_to_{float_type}"
+    return intrinsic(typing)
 
 
-_bits_to_f32: Any = intrinsic(_bits_to_f32_typing)
+_bits_to_f64: Any = _bits_to(types.float64, types.int64, ir.DoubleType())
+_bits_to_f32: Any = _bits_to(types.float32, types.int32, ir.FloatType())
 
 
 def _floor_typing(typingctx: Any, x: Any) -> Any:
@@ -122,12 +116,8 @@ def exp64(z):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    n = np.int32(nf)
-    n1 = n >> 1
-    n2 = n - n1
-    s1 = _bits_to_f64((np.int64(n1) + 1023) << 52)
-    s2 = _bits_to_f64((np.int64(n2) + 1023) << 52)
-    return p * s1 * s2
+    scale = _bits_to_f64((np.int64(nf) + (1023 + 64)) << 52)  # 2^(n + 64)
+    return (p * scale) * 5.421010862427522e-20  # exact, then ⋅2^-64: one rounding
 
 
 @njit(fastmath=_FM, cache=True)
@@ -145,12 +135,8 @@ def exp32(z):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * (r * r) + r + np.float32(1.0)
-    n = np.int32(nf)
-    n1 = n >> 1
-    n2 = n - n1
-    s1 = _bits_to_f32((n1 + np.int32(127)) << np.int32(23))
-    s2 = _bits_to_f32((n2 + np.int32(127)) << np.int32(23))
-    return p * s1 * s2
+    scale = _bits_to_f32((np.int32(nf) + np.int32(127 + 64)) << np.int32(23))  # 2^(n + 64)
+    return (p * scale) * np.float32(5.421010862427522e-20)  # exact, then ⋅2^-64: one rounding
 
 
 def fast_exp(z: float) -> float:

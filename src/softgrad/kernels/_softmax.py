@@ -7,13 +7,18 @@ gives every kernel a ``(rows, n)`` C-contiguous array):
   read once from memory for its max (with a NaN count), then, cache-hot, a
   second loop computes :math:`e_j = e^{x_j - m}` with :func:`fast_exp`,
   stores it in the output and sums it; a third loop scales or writes the output.
-* **long rows**: each row is cut into chunks and ``prange`` runs over all
-  (row, chunk) pairs, so that a few long rows such as (8, 1 000 000) or
-  (1, 1 000 000) keep every core busy. Pass A reduces each chunk to
-  (local max, count of entries at it, rest of the sum) and, for softmax, stores
-  :math:`e^{x_j - m_k}`; the per-row combination is
-  :math:`\sum_j e^{x_j - m} = \sum_k e^{m_k - m}(t_k + r_k)`; pass B rescales
-  (softmax) or writes :math:`(x_j - m) - \log\Sigma` (log_softmax).
+* **long rows**: each row is cut into chunks. With fewer than
+  :data:`SPLIT_BELOW_ROWS` rows, ``prange`` runs over all (row, chunk) pairs so
+  that one or two long rows such as (1, 1 000 000) keep every core busy; with
+  more rows, ``prange`` runs over rows and each thread walks its row's chunks
+  (one parallel region, no serial step). Pass A reduces each chunk to
+  (local max, count of entries at it, rest of the sum) without writing; the
+  per-row combination is :math:`\sum_j e^{x_j - m} = \sum_k e^{m_k - m}(t_k + r_k)`;
+  pass B writes :math:`e^{x_j - m}/\Sigma` (softmax, the exponential computed
+  again) or :math:`(x_j - m) - \log\Sigma` (log_softmax). A long row does not
+  stay in cache between the passes, and recomputing :math:`e^{x_j - m}` from
+  ``x`` costs less than storing it in pass A and reading it back in pass B
+  (two reads and one write of memory per entry instead of two of each).
 
 Both layouts use the span primitives of :mod:`softgrad.kernels._rows`. Each
 kernel exists parallel (``forward_rows``) and serial (``forward_rows_serial``),
@@ -30,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from softgrad.kernels._exp import fmax
+from softgrad.kernels._exp import fast_exp, fmax
 from softgrad.kernels._rows import (
     EMPTY,
     EW,
@@ -51,6 +56,7 @@ __all__ = [
     "LOGSUMEXP",
     "LOG_SOFTMAX",
     "LOG_SOFTMAX_VJP",
+    "LOG_SOFTMAX_VJP_OF_LOG",
     "SOFTMAX",
     "SOFTMAX_VJP",
     "RowOptions",
@@ -62,8 +68,15 @@ __all__ = [
 
 # forward modes
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
-# vjp modes
-SOFTMAX_VJP, LOG_SOFTMAX_VJP = 0, 1
+# vjp modes (the last takes log S in place of S: the output log_softmax saves)
+SOFTMAX_VJP, LOG_SOFTMAX_VJP, LOG_SOFTMAX_VJP_OF_LOG = 0, 1, 2
+
+SPLIT_BELOW_ROWS = 4
+"""Long rows are split across threads only when there are fewer rows than this; from
+this many on, each thread takes whole rows (and walks each in chunks): one parallel
+region instead of two with a serial step between, which under load waited whole
+scheduler slices (8 x 1 000 000 float32, 2 threads: VJP 108 ms whole rows vs 264 ms
+split, log_softmax 151 vs 355, torch 88-108 and 165-187, load average 13.9)."""
 
 BLOCK_ELEMS = 8192
 """Entries per task of the whole-row forward kernels: a block of rows stays in L1/L2
@@ -74,7 +87,8 @@ class RowOptions(NamedTuple):
     """The options of a row kernel, passed as one value."""
 
     mode: int
-    """Forward: 0 softmax, 1 log_softmax, 2 logsumexp; VJP: 0 softmax, 1 log_softmax."""
+    """Forward: 0 softmax, 1 log_softmax, 2 logsumexp; VJP: 0 softmax, 1 log_softmax,
+    2 log_softmax from log S."""
     chunk: int
     """Rows longer than this are split into chunks of this length across threads."""
 
@@ -93,6 +107,17 @@ def _write_normal(x, mask, mode, m, lt, scale, out, i, lo, hi):
         if mask is not None:
             v = v if mask[i, j] else ninf
         out[i, j] = v
+
+
+@njit(fastmath=EW, cache=True)
+def _write_exp(x, mask, m, scale, out, i, lo, hi):
+    r"""Softmax of a normal long row's span, :math:`e^{x_j - m} \cdot` ``scale`` (0 where masked)."""
+    ninf = x.dtype.type(-np.inf)
+    for j in range(lo, hi):
+        v = x[i, j]
+        if mask is not None:
+            v = v if mask[i, j] else ninf
+        out[i, j] = fast_exp(v - m) * scale
 
 
 @njit(fastmath=EW, cache=True)
@@ -183,23 +208,75 @@ def _forward_block(x, mask, mode, out, lse, lo, hi):
 
 
 @njit(cache=True)
-def _combine_chunks(pm, pt, pr, i, nch):
-    r"""(max, :math:`\log\Sigma`, :math:`1/\Sigma`) of row ``i`` from its chunks' (m, t, r)."""
+def _combine_chunks(pm, pt, pr, first, nch):
+    r"""(max, :math:`\log\Sigma`, :math:`1/\Sigma`) of a row from its chunks' (m, t, r),
+    entries ``first ... first + nch - 1`` of ``pm, pt, pr``."""
     F = pm.dtype.type
     mx = F(-np.inf)
-    for k in range(i * nch, (i + 1) * nch):
+    for k in range(first, first + nch):
         mx = fmax(mx, pm[k])
     if kind_of(mx) != NORMAL:
         return mx, F(0.0), F(0.0)
     t = F(0.0)
     r = F(0.0)
-    for k in range(i * nch, (i + 1) * nch):
+    for k in range(first, first + nch):
         if pm[k] == mx:
             t += pt[k]
             r += pr[k]
         elif pm[k] > -np.inf:
             r += (pt[k] + pr[k]) * F(math.exp(pm[k] - mx))
     return mx, log_total(t, r), F(1.0) / (t + r)
+
+
+@njit(fastmath=EW, cache=True)
+def _reduce_span(x, mask, i, lo, chunk):
+    """(max, t, r) of the chunk of row ``i`` starting at ``lo`` (pass A of long rows)."""
+    F = x.dtype.type
+    hi = min(lo + chunk, x.shape[1])
+    mx = row_max(x, mask, i, lo, hi)
+    if kind_of(mx) != NORMAL:
+        return mx, F(0.0), F(0.0)
+    t, r = sum_exp(x, mask, mx, None, i, lo, hi)
+    return mx, t, r
+
+
+@njit(cache=True)
+def _combine_row(x, mask, pm, pt, pr, lse, i, first, nch):
+    r"""(max, :math:`\log\Sigma`, :math:`1/\Sigma`, +inf count) of row ``i`` from its
+    chunks' (m, t, r) at ``first ...``; its logsumexp written to ``lse[i]``."""
+    mx, lt, inv = _combine_chunks(pm, pt, pr, first, nch)
+    kind = kind_of(mx)
+    cnt = count_posinf(x, mask, i, 0, x.shape[1]) if kind == POSINF else 0
+    lse[i] = lse_value(kind, mx, lt)
+    return mx, lt, inv, cnt
+
+
+@njit(fastmath=EW, cache=True)
+def _write_span(x, mask, mode, m, lt, inv, cnt, out, i, lo, chunk):
+    """Pass B of long rows: the output of the chunk of row ``i`` starting at ``lo``."""
+    hi = min(lo + chunk, x.shape[1])
+    kind = kind_of(m)
+    if kind != NORMAL:
+        _write_special(x, mask, mode, kind, cnt, out, i, lo, hi)
+    elif mode == SOFTMAX:
+        _write_exp(x, mask, m, inv, out, i, lo, hi)
+    else:
+        _write_normal(x, mask, mode, m, lt, x.dtype.type(0.0), out, i, lo, hi)
+
+
+@njit(fastmath=EW, cache=True)
+def _long_row(x, mask, mode, out, lse, i, chunk, nch):
+    """One long row in the calling thread: pass A over its chunks, combine, pass B."""
+    pm = np.empty(nch, dtype=x.dtype)
+    pt = np.empty(nch, dtype=x.dtype)
+    pr = np.empty(nch, dtype=x.dtype)
+    for c in range(nch):
+        pm[c], pt[c], pr[c] = _reduce_span(x, mask, i, c * chunk, chunk)
+    m, lt, inv, cnt = _combine_row(x, mask, pm, pt, pr, lse, i, 0, nch)
+    if mode == LOGSUMEXP:
+        return
+    for c in range(nch):
+        _write_span(x, mask, mode, m, lt, inv, cnt, out, i, c * chunk, chunk)
 
 
 def _forward_rows(x, mask, out, lse, opts):
@@ -217,7 +294,6 @@ def _forward_rows(x, mask, out, lse, opts):
     """
     mode, chunk = opts
     rows, n = x.shape
-    F = x.dtype.type
     if n <= chunk:
         block = max(1, BLOCK_ELEMS // n)
         nblock = (rows + block - 1) // block
@@ -225,47 +301,29 @@ def _forward_rows(x, mask, out, lse, opts):
             _forward_block(x, mask, mode, out, lse, b * block, min(rows, (b + 1) * block))
         return
     nch = (n + chunk - 1) // chunk
+    if rows >= SPLIT_BELOW_ROWS:
+        for i in prange(rows):  # whole rows per thread, each walked in chunks
+            _long_row(x, mask, mode, out, lse, i, chunk, nch)
+        return
     ntask = rows * nch
     pm = np.empty(ntask, dtype=x.dtype)
     pt = np.zeros(ntask, dtype=x.dtype)
     pr = np.zeros(ntask, dtype=x.dtype)
     for k in prange(ntask):  # pass A: per-chunk max and (t, r) at the chunk's max
-        i = k // nch
-        lo = (k % nch) * chunk
-        hi = min(lo + chunk, n)
-        mx = row_max(x, mask, i, lo, hi)
-        pm[k] = mx
-        if kind_of(mx) == NORMAL:
-            if mode == SOFTMAX:
-                pt[k], pr[k] = sum_exp(x, mask, mx, out, i, lo, hi)
-            else:
-                pt[k], pr[k] = sum_exp(x, mask, mx, None, i, lo, hi)
+        pm[k], pt[k], pr[k] = _reduce_span(x, mask, k // nch, (k % nch) * chunk, chunk)
     rm = np.empty(rows, dtype=x.dtype)
     rlt = np.zeros(rows, dtype=x.dtype)
     rinv = np.zeros(rows, dtype=x.dtype)
     rcnt = np.zeros(rows, dtype=np.int64)
     for i in range(rows):  # combine the chunks of each row
-        rm[i], rlt[i], rinv[i] = _combine_chunks(pm, pt, pr, i, nch)
-        kind = kind_of(rm[i])
-        if kind == POSINF:
-            rcnt[i] = count_posinf(x, mask, i, 0, n)
-        lse[i] = lse_value(kind, rm[i], rlt[i])
+        rm[i], rlt[i], rinv[i], rcnt[i] = _combine_row(x, mask, pm, pt, pr, lse, i, i * nch, nch)
     if mode == LOGSUMEXP:
         return
-    for k in prange(ntask):  # pass B: rescale or write
+    for k in prange(ntask):  # pass B: write
         i = k // nch
-        lo = (k % nch) * chunk
-        hi = min(lo + chunk, n)
-        kind = kind_of(rm[i])
-        if kind == NORMAL and mode == SOFTMAX and pm[k] == -np.inf:
-            kind = EMPTY  # nothing in this chunk: pass A stored no exponentials, write 0
-        if kind != NORMAL:
-            _write_special(x, mask, mode, kind, rcnt[i], out, i, lo, hi)
-            continue
-        scale = F(0.0)
-        if mode == SOFTMAX:
-            scale = F(math.exp(pm[k] - rm[i])) * rinv[i]
-        _write_normal(x, mask, mode, rm[i], rlt[i], scale, out, i, lo, hi)
+        _write_span(
+            x, mask, mode, rm[i], rlt[i], rinv[i], rcnt[i], out, i, (k % nch) * chunk, chunk
+        )
 
 
 forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
@@ -274,23 +332,31 @@ forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
 @njit(fastmath=RED, cache=True)
 def _dot(s, g, mask, mode, i, lo, hi):
     r""":math:`\sum_j g_j s_j` (softmax) or :math:`\sum_j g_j` (log_softmax) over a span,
-    masked entries of ``g`` counted as 0."""
+    masked entries of ``g`` counted as 0 (and, from :math:`\log S`, entries where it is −inf)."""
     zero = s.dtype.type(0.0)
     acc = zero
     for j in range(lo, hi):
         gj = g[i, j]
         if mask is not None:
             gj = gj if mask[i, j] else zero
+        if mode == LOG_SOFTMAX_VJP_OF_LOG:
+            gj = gj if s[i, j] != -np.inf else zero
         acc += gj * s[i, j] if mode == SOFTMAX_VJP else gj
     return acc
 
 
 @njit(fastmath=EW, cache=True)
 def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
-    r""":math:`s_j (g_j - d)` (softmax) or :math:`g_j - s_j d` (log_softmax) over a span."""
+    r""":math:`s_j (g_j - d)` (softmax), :math:`g_j - s_j d` (log_softmax) or
+    :math:`g_j - e^{\log s_j} d` (from :math:`\log S`; 0 where it is −inf) over a span."""
     zero = s.dtype.type(0.0)
     for j in range(lo, hi):
-        v = s[i, j] * (g[i, j] - d) if mode == SOFTMAX_VJP else g[i, j] - s[i, j] * d
+        if mode == SOFTMAX_VJP:
+            v = s[i, j] * (g[i, j] - d)
+        elif mode == LOG_SOFTMAX_VJP:
+            v = g[i, j] - s[i, j] * d
+        else:
+            v = g[i, j] - fast_exp(s[i, j]) * d if s[i, j] != -np.inf else zero
         if mask is not None:
             v = v if mask[i, j] else zero
         out[i, j] = v
@@ -298,14 +364,16 @@ def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
 
 def _vjp_rows(s, g, mask, out, opts):
     r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
-    (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0).
+    (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0);
+    mode 2 is log_softmax_vjp with :math:`\log S` in ``s`` (its −inf entries excluded),
+    so that the backward of log_softmax needs no :math:`S` array nor mask.
 
     ``opts`` is a :class:`RowOptions`; rows longer than ``opts.chunk`` are split
     into chunks whose partial dot products are added per row.
     """
     mode, chunk = opts
     rows, n = s.shape
-    if n <= chunk:
+    if n <= chunk or rows >= SPLIT_BELOW_ROWS:
         for i in prange(rows):
             _vjp_write(s, g, mask, mode, _dot(s, g, mask, mode, i, 0, n), out, i, 0, n)
         return

@@ -77,6 +77,25 @@ def _transformed(x: Tensor) -> bool:
     return bool(torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
+def _along_axis(
+    reference: Any, op: Any, x: Tensor, axis: int, where: Any, keepdims: bool | None = None
+) -> Tensor:
+    """``op`` (the custom operator) on ``x`` in its compute dtype, the Array API
+    ``reference`` on an empty axis or inside a ``torch.func`` transform; the result
+    in ``x``'s dtype. ``keepdims`` is given for reductions (the op keeps the axis)."""
+    z, out_dtype = _compute(x)
+    ax = normalize_axis(axis, z.ndim)
+    mask = _mask(where, z)
+    reduction = {} if keepdims is None else {"keepdims": True}
+    if z.shape[ax] == 0 or _transformed(z):
+        out: Tensor = reference(z, ax, where=mask, **reduction)
+    else:
+        out = op(z, ax, mask)
+    if keepdims is False:
+        out = out.squeeze(ax)
+    return out.to(out_dtype)
+
+
 def softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) -> Tensor:
     r"""Softmax along ``axis`` as one PyTorch operation with the closed-form backward.
 
@@ -123,14 +142,7 @@ def softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) -> Ten
     >>> x.grad  # S_3 (δ_3j − S_j)
     tensor([-0.0599, -0.1628,  0.2227])
     """
-    z, out_dtype = _compute(x)
-    ax = normalize_axis(axis, z.ndim)
-    mask = _mask(where, z)
-    if z.shape[ax] == 0 or _transformed(z):
-        out: Tensor = _softmax.softmax(z, ax, where=mask)
-    else:
-        out = _ops.softmax(z, ax, mask)
-    return out.to(out_dtype)
+    return _along_axis(_softmax.softmax, _ops.softmax, x, axis, where)
 
 
 def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) -> Tensor:
@@ -174,14 +186,7 @@ def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) ->
     >>> x.grad  # δ_1j − S_j, and 0 at the −inf entry
     tensor([ 0.5000, -0.5000,  0.0000])
     """
-    z, out_dtype = _compute(x)
-    ax = normalize_axis(axis, z.ndim)
-    mask = _mask(where, z)
-    if z.shape[ax] == 0 or _transformed(z):
-        out: Tensor = _softmax.log_softmax(z, ax, where=mask)
-    else:
-        out = _ops.log_softmax(z, ax, mask)
-    return out.to(out_dtype)
+    return _along_axis(_softmax.log_softmax, _ops.log_softmax, x, axis, where)
 
 
 def logsumexp(
@@ -224,16 +229,7 @@ def logsumexp(
     >>> x.grad
     tensor([0.5000, 0.5000], dtype=torch.float64)
     """
-    z, out_dtype = _compute(x)
-    ax = normalize_axis(axis, z.ndim)
-    mask = _mask(where, z)
-    if z.shape[ax] == 0 or _transformed(z):
-        out: Tensor = _softmax.logsumexp(z, ax, where=mask, keepdims=True)
-    else:
-        out = _ops.logsumexp(z, ax, mask)
-    if not keepdims:
-        out = out.squeeze(ax)
-    return out.to(out_dtype)
+    return _along_axis(_softmax.logsumexp, _ops.logsumexp, x, axis, where, keepdims=keepdims)
 
 
 def _options(ignore_index: Any, label_smoothing: Any, reduction: Any) -> None:

@@ -21,11 +21,13 @@ Design notes (they hold for every operator here):
     backward is the same VJP for :math:`g` and
     :math:`h \odot (g - \langle g, S\rangle) - g\,\langle h, S\rangle` for :math:`S`;
   - log_softmax saves :math:`\log S`: :math:`\bar z = g - S \sum g` (0 where
-    :math:`\log S = -\infty`, i.e. at excluded entries);
+    :math:`\log S = -\infty`, i.e. at excluded entries), one kernel pass that
+    exponentiates :math:`\log S` as it goes;
   - logsumexp's backward is :math:`g\,S`, with :math:`S` from the softmax op;
   - cross-entropy computes its gradient in the forward pass (one fused
     kernel pass, like PyTorch's fused loss) and saves it; the backward
-    scales it, and the second derivative is
+    scales it (and hands it on untouched when the incoming gradient is the
+    scalar 1, as in ``loss.backward()``), and the second derivative is
     :func:`softgrad.cross_entropy_hvp`.
 * Masked (and −inf) entries get exactly zero gradient: every backward zeroes
   the incoming gradient there before it enters a sum.
@@ -33,6 +35,7 @@ Design notes (they hold for every operator here):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -70,6 +73,21 @@ def _from_np(a: Any) -> Tensor:
     return torch.from_numpy(np.asarray(a))
 
 
+def _forward(kernel: Any, reference: Any, x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+    """The NumPy entry point ``kernel`` on the tensor's memory when the kernels apply,
+    the Array API ``reference`` on the tensors otherwise."""
+    if use_kernels(x):
+        return _from_np(kernel(_np(x), dim, where=_np(where)))
+    out: Tensor = reference(x, dim, where=where)
+    return out
+
+
+def _shaped_like_first(op: Any) -> Any:
+    """Register the fake implementation of an op whose result is shaped like its first input."""
+    op.register_fake(lambda first, *_: torch.empty_like(first))
+    return op
+
+
 def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
     """``t`` with 0 at the excluded entries (where ``where`` is False)."""
     return t if where is None else torch.where(where, t, torch.zeros((), dtype=t.dtype))
@@ -78,20 +96,14 @@ def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
 # --- softmax ---------------------------------------------------------------
 
 
+@_shaped_like_first
 @torch.library.custom_op("softgrad::softmax", mutates_args=())
 def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     """:math:`S(x)` along ``dim`` (0 at excluded entries)."""
-    if use_kernels(x):
-        return _from_np(_delegation.softmax(_np(x), dim, where=_np(where)))
-    out: Tensor = _softmax.softmax(x, dim, where=where)
-    return out
+    return _forward(_delegation.softmax, _softmax.softmax, x, dim, where)
 
 
-@softmax.register_fake
-def _(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
-    return torch.empty_like(x)
-
-
+@_shaped_like_first
 @torch.library.custom_op("softgrad::softmax_vjp", mutates_args=())
 def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`S \odot (g - \langle g, S\rangle)`, 0 at excluded entries."""
@@ -99,11 +111,6 @@ def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
         return _from_np(_delegation.softmax_vjp(_np(s), _np(g), dim, where=_np(where)))
     out: Tensor = _derivatives.softmax_vjp(s, g, dim, where=where)
     return out
-
-
-@softmax_vjp.register_fake
-def _(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
-    return torch.empty_like(s)
 
 
 def _softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
@@ -145,35 +152,46 @@ softmax_vjp.register_autograd(_softmax_vjp_backward, setup_context=_softmax_vjp_
 # --- log_softmax -----------------------------------------------------------
 
 
+@_shaped_like_first
 @torch.library.custom_op("softgrad::log_softmax", mutates_args=())
 def log_softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`\log S(x)` along ``dim`` (−inf at excluded entries)."""
-    if use_kernels(x):
-        return _from_np(_delegation.log_softmax(_np(x), dim, where=_np(where)))
-    out: Tensor = _softmax.log_softmax(x, dim, where=where)
-    return out
+    return _forward(_delegation.log_softmax, _softmax.log_softmax, x, dim, where)
 
 
-@log_softmax.register_fake
-def _(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
-    return torch.empty_like(x)
-
-
+@_shaped_like_first
 @torch.library.custom_op("softgrad::log_softmax_vjp", mutates_args=())
 def log_softmax_vjp(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
     r""":math:`g - S \sum g` with :math:`S = e^{\log S}`; 0 where :math:`\log S = -\infty`."""
+    if use_kernels(log_s) and g.dtype == log_s.dtype and g.device == log_s.device:
+        out = _log_softmax_vjp_kernel(log_s, g, dim)
+        if out is not None:
+            return out
     # excluded entries (masked or −inf logits) are exactly those with log S = −inf
     keep = log_s != -math.inf
-    s = torch.exp(log_s)
-    if use_kernels(log_s) and g.dtype == log_s.dtype and g.device == log_s.device:
-        return _from_np(_delegation.log_softmax_vjp(_np(s), _np(g), dim, where=_np(keep)))
-    out: Tensor = _derivatives.log_softmax_vjp(s, g, dim, where=keep)
-    return out
+    ref: Tensor = _derivatives.log_softmax_vjp(torch.exp(log_s), g, dim, where=keep)
+    return ref
 
 
-@log_softmax_vjp.register_fake
-def _(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
-    return torch.empty_like(log_s)
+def _log_softmax_vjp_kernel(log_s: Tensor, g: Tensor, dim: int) -> Tensor | None:
+    r"""The VJP kernel's log-S mode on the rows of ``log_s`` and ``g`` (``None``: too small).
+
+    One pass reads :math:`\log S` and :math:`g` and writes the result: no
+    :math:`S = e^{\log S}` array and no mask are built first.
+    """
+    policy = _kernels.current_policy()
+    k = _kernels.load() if log_s.numel() >= max(policy.min_size, 1) else None
+    if k is None:
+        return None
+    ls = log_s.movedim(dim, -1).contiguous()
+    n = ls.shape[-1]
+    ls2 = ls.view(-1, n)
+    g2 = g.movedim(dim, -1).contiguous().view(-1, n)
+    out = torch.empty_like(ls2)
+    run = k.vjp_rows_serial if ls2.numel() <= policy.serial_max else k.vjp_rows
+    opts = k.RowOptions(k.LOG_SOFTMAX_VJP_OF_LOG, _delegation._chunk(ls2.shape[0], n, policy))
+    run(_np(ls2), _np(g2), None, _np(out), opts)
+    return out.view(ls.shape).movedim(-1, dim)
 
 
 def _log_softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
@@ -218,11 +236,8 @@ log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_
 @torch.library.custom_op("softgrad::logsumexp", mutates_args=())
 def logsumexp(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`\log\sum_j e^{x_j}` along ``dim``, the axis kept with length 1."""
-    if use_kernels(x):
-        out = _delegation.logsumexp(_np(x), dim, where=_np(where), keepdims=True)
-        return _from_np(out)
-    ref: Tensor = _softmax.logsumexp(x, dim, where=where, keepdims=True)
-    return ref
+    kept = functools.partial(_delegation.logsumexp, keepdims=True)
+    return _forward(kept, functools.partial(_softmax.logsumexp, keepdims=True), x, dim, where)
 
 
 @logsumexp.register_fake
@@ -275,40 +290,49 @@ def cross_entropy(
 
 
 @cross_entropy.register_fake
-def _(
-    logits: Tensor,
-    target: Tensor,
-    dim: int,
-    weight: Tensor | None,
-    ignore_index: int | None,
-    label_smoothing: float,
-    reduction: str,
-) -> tuple[Tensor, Tensor]:
-    if reduction != "none":
-        shape: list[int] = []
-    else:
-        shape = list(logits.shape)
-        del shape[dim]
+def _(logits: Tensor, target: Tensor, dim: int, *options: Any) -> tuple[Tensor, Tensor]:
+    # options: weight, ignore_index, label_smoothing, reduction
+    shape = list(logits.shape)
+    del shape[dim]
+    if options[-1] != "none":
+        shape = []
     return logits.new_empty(shape), torch.empty_like(logits)
 
 
 def _ce_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     logits, target, dim, weight, ignore_index, label_smoothing, reduction = inputs
     ctx.options = (dim, ignore_index, label_smoothing, reduction)
+    ctx.handed_on = False  # set once the saved gradient has become someone's .grad
     ctx.save_for_backward(logits, target, weight, output[1])
 
 
 def _ce_backward(ctx: Any, g_loss: Tensor, _g_grad: Tensor | None) -> tuple[Any, ...]:
     logits, target, weight, grad = ctx.saved_tensors
-    dim, _, _, reduction = ctx.options
+    dim, ignore_index, label_smoothing, reduction = ctx.options
+    if ctx.handed_on:  # a retained graph run again: the saved gradient may have changed since
+        grad = cross_entropy(logits, target, dim, weight, ignore_index, label_smoothing, reduction)[
+            1
+        ]
     g = g_loss.unsqueeze(dim) if reduction == "none" else g_loss
-    dlogits = scaled_gradient(logits, target, weight, grad, g, *ctx.options)
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        # create_graph (double backward) or a traced graph: the differentiable op
+        dlogits = scaled_gradient(logits, target, weight, grad, g, *ctx.options)
+    elif g.ndim == 0 and grad.device.type == "cpu" and g.item() == 1.0:
+        # loss.backward() of a reduced loss: the saved gradient is the answer, handed on
+        # without a pass over memory (autograd makes it the .grad without a copy). The
+        # tensor handed on shares the memory but not the version counter of the saved
+        # one, which its later in-place updates would otherwise invalidate.
+        ctx.handed_on = True
+        dlogits = _from_np(_np(grad))
+    else:
+        dlogits = grad * g
     return dlogits, None, None, None, None, None, None
 
 
 cross_entropy.register_autograd(_ce_backward, setup_context=_ce_setup)
 
 
+@_shaped_like_first  # grad is shaped like the logits
 @torch.library.custom_op("softgrad::cross_entropy_scaled_gradient", mutates_args=())
 def scaled_gradient(
     logits: Tensor,
@@ -323,21 +347,6 @@ def scaled_gradient(
 ) -> Tensor:
     """``g ⋅ grad``: the backward of cross-entropy (``g`` broadcasts over the class axis)."""
     return grad * g
-
-
-@scaled_gradient.register_fake
-def _(
-    logits: Tensor,
-    target: Tensor,
-    weight: Tensor | None,
-    grad: Tensor,
-    g: Tensor,
-    dim: int,
-    ignore_index: int | None,
-    label_smoothing: float,
-    reduction: str,
-) -> Tensor:
-    return torch.empty_like(grad)
 
 
 def _scaled_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
