@@ -79,7 +79,7 @@ def _mask_rows(where: Any, shape: tuple[int, ...], axis: int) -> tuple[np.ndarra
     return (_to_rows(full, axis)[0],)
 
 
-def _chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
+def chunk(rows: int, n: int, policy: _kernels.Policy) -> int:
     """Chunk length: whole rows when there are enough of them to share among threads."""
     if rows >= 4:
         return policy.chunk
@@ -111,7 +111,7 @@ def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
     out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
     lse = np.empty(rows, dtype=x.dtype)
     run = _variant(k, "forward_rows", x2.size, policy)
-    run(x2, mask, out, lse, k.RowOptions(mode, _chunk(rows, n, policy)))
+    run(x2, mask, out, lse, k.RowOptions(mode, chunk(rows, n, policy)))
     if mode == k.LOGSUMEXP:
         return lse.reshape(moved[:-1]), ax
     return _from_rows(out, moved, ax)
@@ -152,7 +152,7 @@ def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
     g2, _ = _to_rows(g, ax)
     out = np.empty_like(s2)
     run = _variant(k, "vjp_rows", s2.size, policy)
-    run(s2, g2, mask, out, k.RowOptions(mode, _chunk(s2.shape[0], s2.shape[1], policy)))
+    run(s2, g2, mask, out, k.RowOptions(mode, chunk(s2.shape[0], s2.shape[1], policy)))
     return _from_rows(out, moved, ax)
 
 

@@ -1,10 +1,8 @@
 """SoftmaxClassifier: the blog post's network — D inputs, one fully connected layer, K softmax outputs.
 
-The estimator validates its parameters and data, maps labels to class
-indices, builds the objective (:mod:`softgrad.models._objective`), chooses a
-solver (:mod:`softgrad.models._solvers`) and stores the result in
-scikit-learn's fitted attributes. It reaches the math only through
-softgrad's public functions, which use the fused kernels where they apply.
+Validates parameters and data, builds the objective (:mod:`~softgrad.models._objective`),
+runs a solver (:mod:`~softgrad.models._solvers`; ``"auto"`` picks by shape), stores
+scikit-learn's fitted attributes. Dask input goes to :mod:`softgrad.models._dask`.
 """
 
 from __future__ import annotations
@@ -507,28 +505,26 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return d
         return z
 
-    def predict_proba(self, X: Any) -> FloatArray:
-        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1.
+    def _link(self, X: Any, name: str, link: Any) -> FloatArray:
+        """``link(logits)`` (softmax or log_softmax); lazy for Dask input (chunked like X's rows).
 
         The compiled kernels serve only if this process has loaded them
-        already: a prediction never waits for numba. Dask input gives a lazy
-        Dask array chunked like X's rows.
+        already: a prediction never waits for numba.
         """
         if is_dask(X):
-            return _dask.predict_method(self, "predict_proba", X)  # type: ignore[no-any-return]
+            return _dask.predict_method(self, name, X)  # type: ignore[no-any-return]
         z = self._logits(X)
         with kernels.policy(enabled=kernels.loaded()):
-            p: FloatArray = softmax(z, axis=-1)
-        return p
+            out: FloatArray = link(z, axis=-1)
+        return out
+
+    def predict_proba(self, X: Any) -> FloatArray:
+        """The softmax outputs :math:`S = \\mathrm{softmax}(X W^\\top + b)`, rows summing to 1."""
+        return self._link(X, "predict_proba", softmax)
 
     def predict_log_proba(self, X: Any) -> FloatArray:
-        """``log_softmax`` of the logits, accurate for tiny probabilities (kernels and Dask as above)."""
-        if is_dask(X):
-            return _dask.predict_method(self, "predict_log_proba", X)  # type: ignore[no-any-return]
-        z = self._logits(X)
-        with kernels.policy(enabled=kernels.loaded()):
-            lp: FloatArray = log_softmax(z, axis=-1)
-        return lp
+        """``log_softmax`` of the logits, accurate for tiny probabilities."""
+        return self._link(X, "predict_log_proba", log_softmax)
 
     def predict(self, X: Any) -> NDArray[Any]:
         """The class with the largest logit for each row."""

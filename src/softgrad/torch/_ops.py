@@ -5,7 +5,7 @@ Design notes (they hold for every operator here):
 * Each function is one ``torch.library.custom_op`` (namespace ``softgrad``)
   with a fake implementation (shapes only, so ``torch.compile`` traces it
   without a graph break) and a backward registered with ``register_autograd``.
-* The forward runs the NumPy entry points of :mod:`softgrad._delegation` on
+* The forward runs the NumPy entry points of :mod:`softgrad.kernels._dispatch` on
   the tensor's own memory (``Tensor.numpy()`` shares it; the result comes
   back through ``torch.from_numpy``, no copy) when the tensor is a CPU
   float32/float64 tensor and the kernels are enabled; there the numba
@@ -43,9 +43,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from softgrad import _delegation
 from softgrad import kernels as _kernels
 from softgrad._agnostic import _derivatives, _losses, _softmax
+from softgrad.kernels import _dispatch
 
 __all__ = [
     "cross_entropy",
@@ -100,7 +100,7 @@ def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
 @torch.library.custom_op("softgrad::softmax", mutates_args=())
 def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     """:math:`S(x)` along ``dim`` (0 at excluded entries)."""
-    return _forward(_delegation.softmax, _softmax.softmax, x, dim, where)
+    return _forward(_dispatch.softmax, _softmax.softmax, x, dim, where)
 
 
 @_shaped_like_first
@@ -108,7 +108,7 @@ def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
 def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`S \odot (g - \langle g, S\rangle)`, 0 at excluded entries."""
     if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
-        return _from_np(_delegation.softmax_vjp(_np(s), _np(g), dim, where=_np(where)))
+        return _from_np(_dispatch.softmax_vjp(_np(s), _np(g), dim, where=_np(where)))
     out: Tensor = _derivatives.softmax_vjp(s, g, dim, where=where)
     return out
 
@@ -156,7 +156,7 @@ softmax_vjp.register_autograd(_softmax_vjp_backward, setup_context=_softmax_vjp_
 @torch.library.custom_op("softgrad::log_softmax", mutates_args=())
 def log_softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`\log S(x)` along ``dim`` (−inf at excluded entries)."""
-    return _forward(_delegation.log_softmax, _softmax.log_softmax, x, dim, where)
+    return _forward(_dispatch.log_softmax, _softmax.log_softmax, x, dim, where)
 
 
 @_shaped_like_first
@@ -189,7 +189,7 @@ def _log_softmax_vjp_kernel(log_s: Tensor, g: Tensor, dim: int) -> Tensor | None
     g2 = g.movedim(dim, -1).contiguous().view(-1, n)
     out = torch.empty_like(ls2)
     run = k.vjp_rows_serial if ls2.numel() <= policy.serial_max else k.vjp_rows
-    opts = k.RowOptions(k.LOG_SOFTMAX_VJP_OF_LOG, _delegation._chunk(ls2.shape[0], n, policy))
+    opts = k.RowOptions(k.LOG_SOFTMAX_VJP_OF_LOG, _dispatch.chunk(ls2.shape[0], n, policy))
     run(_np(ls2), _np(g2), None, _np(out), opts)
     return out.view(ls.shape).movedim(-1, dim)
 
@@ -236,7 +236,7 @@ log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_
 @torch.library.custom_op("softgrad::logsumexp", mutates_args=())
 def logsumexp(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`\log\sum_j e^{x_j}` along ``dim``, the axis kept with length 1."""
-    kept = functools.partial(_delegation.logsumexp, keepdims=True)
+    kept = functools.partial(_dispatch.logsumexp, keepdims=True)
     return _forward(kept, functools.partial(_softmax.logsumexp, keepdims=True), x, dim, where)
 
 
@@ -281,7 +281,7 @@ def cross_entropy(
         "reduction": reduction,
     }
     if use_kernels(logits) and target.device.type == "cpu":
-        loss, grad = _delegation.cross_entropy_and_grad(
+        loss, grad = _dispatch.cross_entropy_and_grad(
             _np(logits), _np(target), dim, weight=_np(weight), **kw
         )
         return _from_np(loss), _from_np(grad)
