@@ -142,13 +142,14 @@ class TestTrain:
         distributed = pytest.importorskip("distributed")
         X, y = table()
         path = write_csv(tmp_path / "d.csv", X, y)
+        # one solver on both sides (auto picks newton-cholesky in memory only)
         local = invoke("train", "--data", str(path), "--target", "label", "--json",
-                       "--out", str(tmp_path / "local"))  # fmt: skip
+                       "--solver", "lbfgs", "--out", str(tmp_path / "local"))  # fmt: skip
         with distributed.LocalCluster(
             n_workers=1, processes=False, dashboard_address=None
         ) as cluster:
             remote = invoke("train", "--data", str(path), "--target", "label", "--json",
-                            "--scheduler", cluster.scheduler_address,
+                            "--solver", "lbfgs", "--scheduler", cluster.scheduler_address,
                             "--out", str(tmp_path / "remote"))  # fmt: skip
         assert remote.exit_code == 0, remote.output
         a, b = json.loads(local.stdout), json.loads(remote.stdout)

@@ -176,8 +176,9 @@ class TestCluster:
         X, y = make_data(1200, seed=10)
         df = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(label=y)
         ddf = dd.from_pandas(df, npartitions=3)
-        mem = SoftmaxClassifier(tol=1e-6).fit(df[["a", "b", "c", "d"]], y)
-        dist = SoftmaxClassifier(tol=1e-6).fit(ddf, "label")
+        # one solver on both sides (auto picks newton-cholesky in memory only)
+        mem = SoftmaxClassifier(solver="lbfgs", tol=1e-6).fit(df[["a", "b", "c", "d"]], y)
+        dist = SoftmaxClassifier(solver="lbfgs", tol=1e-6).fit(ddf, "label")
         assert rel_diff(dist.coef_, mem.coef_) < RTOL
         assert list(dist.feature_names_in_) == ["a", "b", "c", "d"]
         # columns are taken by name for prediction, the target column ignored
@@ -188,7 +189,7 @@ class TestCluster:
 
     def test_a_worker_killed_during_the_fit_changes_nothing(self, client):
         X, y = make_data(4000, seed=11)
-        mem = SoftmaxClassifier(tol=1e-6).fit(X, y)
+        mem = SoftmaxClassifier(solver="lbfgs", tol=1e-6).fit(X, y)
         pids = list(client.run(os.getpid).values())
         killed = []
 
@@ -197,7 +198,7 @@ class TestCluster:
                 os.kill(pids[0], signal.SIGKILL)  # its persisted blocks are lost with it
                 killed.append(iteration)
 
-        clf = SoftmaxClassifier(tol=1e-6, callback=kill_one)
+        clf = SoftmaxClassifier(solver="lbfgs", tol=1e-6, callback=kill_one)
         clf.fit(da.from_array(X, chunks=500), y)
         assert killed == [3]
         assert rel_diff(clf.coef_, mem.coef_) < RTOL
@@ -246,3 +247,15 @@ class TestErrors:
         clf = SoftmaxClassifier().fit(X, y)
         with pytest.raises(ValueError, match=r"X has shape \(100, 3\).*fitted on 4 features"):
             clf.predict(da.from_array(X[:, :3], chunks=30))
+
+
+def test_auto_runs_a_cluster_solver_and_newton_cholesky_is_refused():
+    X, y = make_data(600, seed=3)
+    dX = da.from_array(X, chunks=200)
+    clf = SoftmaxClassifier(tol=1e-8).fit(dX, y)
+    assert clf.solver_ == "lbfgs"  # newton-cg from 32,768 rows; never newton-cholesky
+    mem = SoftmaxClassifier(tol=1e-8).fit(X, y)
+    assert mem.solver_ == "newton-cholesky"
+    assert rel_diff(clf.coef_, mem.coef_) < 1e-5  # the same optimum by two solvers
+    with pytest.raises(ValueError, match=r"newton-cholesky.*not available for Dask input"):
+        SoftmaxClassifier(solver="newton-cholesky").fit(dX, y)
