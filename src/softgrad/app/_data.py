@@ -157,22 +157,9 @@ def read_csv(path: str | Path, target: str, *, encoding: str = "utf-8") -> Datas
 
     Labels that are all integers become ints, others stay strings.
 
-    Parameters
-    ----------
-    path : str or Path
-    target : str
-        Name of the label column.
-    encoding : str, default "utf-8"
-        The file's text encoding.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    DataError
-        With the line and column of the first bad value.
+    ``path`` names a CSV file with a header row, ``target`` its label column,
+    ``encoding`` its text encoding. Returns a :class:`Dataset`; raises
+    :class:`DataError` with the line and column of the first bad value.
     """
     path = Path(path)
     header, data = _read_rows(path, encoding)

@@ -77,21 +77,7 @@ SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam")
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or tables: one summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout only.")
-def train(
-    data: str,
-    target: str | None,
-    solver: str,
-    C: float,
-    max_iter: int,
-    test_size: float,
-    seed: int,
-    out: str | None,
-    force: bool,
-    encoding: str,
-    scheduler: str | None,
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def train(quiet: bool, as_json: bool, **options: Any) -> None:
     """Train the post's network (D inputs, K softmax outputs) and write a run folder.
 
     The run folder (model.npz, metrics.json, loss_curve.png,
@@ -107,6 +93,8 @@ def train(
     require_app_extras("softgrad train")
     from softgrad.models import ModelFileError
 
+    # every other option is a field of TrainConfig, by the same name
+    data, target, out = options["data"], options["target"], options["out"]
     if data in BUILTIN and target is not None:
         msg = f"--target applies to CSV files only; {data!r} is a bundled dataset"
         raise click.UsageError(msg)
@@ -117,19 +105,7 @@ def train(
     if out is not None and not out.strip():
         msg = "--out is empty; name a folder for the run, e.g. --out runs/iris"
         raise click.UsageError(msg)
-    config = TrainConfig(
-        data=data,
-        target=target,
-        solver=solver,
-        C=C,
-        max_iter=max_iter,
-        test_size=test_size,
-        seed=seed,
-        out=out,
-        force=force,
-        encoding=encoding,
-        scheduler=scheduler,
-    )
+    config = TrainConfig(**options)
     console = Console(stderr=as_json)
     try:
         if quiet or as_json:

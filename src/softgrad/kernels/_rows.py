@@ -32,7 +32,8 @@ from types import FunctionType
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from softgrad.kernels._exp import fast_exp, fmax
 
@@ -72,15 +73,33 @@ def parallel_and_serial(fastmath: set[str]) -> Callable[[Any], tuple[Any, Any]]:
     return compile_both
 
 
+def span(a, i, lo, hi):
+    """``a[i, lo:hi]`` as a 1-D view, ``None`` for ``None`` (a mask or output left out).
+
+    Loops over such a view from 0 vectorise; an index loop ``x[i, j]`` from
+    ``j = lo > 0`` keeps numba's wraparound check for negative indices, and
+    LLVM then leaves it scalar (2-3x slower on long rows, measured).
+    """
+    return None if a is None else a[i, lo:hi]
+
+
+@overload(span)
+def _span(a, i, lo, hi):
+    if isinstance(a, types.NoneType):
+        return lambda a, i, lo, hi: None
+    return lambda a, i, lo, hi: a[i, lo:hi]
+
+
 @njit(fastmath=RED, cache=True)
 def row_max(x, mask, i, lo, hi):
     """Max over the included entries of ``x[i, lo:hi]``; NaN if one is NaN, −inf if none."""
     ninf = x.dtype.type(-np.inf)
     mx = ninf
-    for j in range(lo, hi):
-        v = x[i, j]
+    xs, ms = span(x, i, lo, hi), span(mask, i, lo, hi)
+    for j in range(xs.shape[0]):
+        v = xs[j]
         if mask is not None:
-            v = v if mask[i, j] else ninf
+            v = v if ms[j] else ninf
         mx = fmax(mx, v)
     return mx
 
@@ -112,14 +131,15 @@ def sum_exp(x, mask, m, out, i, lo, hi):
     zero = F(0.0)
     t = zero
     r = zero
-    for j in range(lo, hi):
-        v = x[i, j]
+    xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
+    for j in range(xs.shape[0]):
+        v = xs[j]
         if mask is not None:
-            v = v if mask[i, j] else ninf
+            v = v if ms[j] else ninf
         z = v - m
         e = fast_exp(z)
         if out is not None:
-            out[i, j] = e
+            os[j] = e
         at = F(z == zero)
         t += at
         r += e - at

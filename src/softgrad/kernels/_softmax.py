@@ -49,6 +49,7 @@ from softgrad.kernels._rows import (
     lse_value,
     parallel_and_serial,
     row_max,
+    span,
     sum_exp,
 )
 
@@ -98,26 +99,28 @@ def _write_normal(x, mask, mode, m, lt, scale, out, i, lo, hi):
     """Output of a normal row's span: softmax scales the stored exponentials by
     ``scale``; log_softmax writes :math:`(x_j - m) - lt` (−inf where masked)."""
     ninf = x.dtype.type(-np.inf)
+    xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
     if mode == SOFTMAX:
-        for j in range(lo, hi):
-            out[i, j] = out[i, j] * scale
+        for j in range(os.shape[0]):
+            os[j] = os[j] * scale
         return
-    for j in range(lo, hi):
-        v = (x[i, j] - m) - lt
+    for j in range(xs.shape[0]):
+        v = (xs[j] - m) - lt
         if mask is not None:
-            v = v if mask[i, j] else ninf
-        out[i, j] = v
+            v = v if ms[j] else ninf
+        os[j] = v
 
 
 @njit(fastmath=EW, cache=True)
 def _write_exp(x, mask, m, scale, out, i, lo, hi):
     r"""Softmax of a normal long row's span, :math:`e^{x_j - m} \cdot` ``scale`` (0 where masked)."""
     ninf = x.dtype.type(-np.inf)
-    for j in range(lo, hi):
-        v = x[i, j]
+    xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
+    for j in range(xs.shape[0]):
+        v = xs[j]
         if mask is not None:
-            v = v if mask[i, j] else ninf
-        out[i, j] = fast_exp(v - m) * scale
+            v = v if ms[j] else ninf
+        os[j] = fast_exp(v - m) * scale
 
 
 @njit(fastmath=EW, cache=True)
@@ -335,13 +338,14 @@ def _dot(s, g, mask, mode, i, lo, hi):
     masked entries of ``g`` counted as 0 (and, from :math:`\log S`, entries where it is −inf)."""
     zero = s.dtype.type(0.0)
     acc = zero
-    for j in range(lo, hi):
-        gj = g[i, j]
+    ss, gs, ms = span(s, i, lo, hi), span(g, i, lo, hi), span(mask, i, lo, hi)
+    for j in range(ss.shape[0]):
+        gj = gs[j]
         if mask is not None:
-            gj = gj if mask[i, j] else zero
+            gj = gj if ms[j] else zero
         if mode == LOG_SOFTMAX_VJP_OF_LOG:
-            gj = gj if s[i, j] != -np.inf else zero
-        acc += gj * s[i, j] if mode == SOFTMAX_VJP else gj
+            gj = gj if ss[j] != -np.inf else zero
+        acc += gj * ss[j] if mode == SOFTMAX_VJP else gj
     return acc
 
 
@@ -350,16 +354,18 @@ def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
     r""":math:`s_j (g_j - d)` (softmax), :math:`g_j - s_j d` (log_softmax) or
     :math:`g_j - e^{\log s_j} d` (from :math:`\log S`; 0 where it is −inf) over a span."""
     zero = s.dtype.type(0.0)
-    for j in range(lo, hi):
+    ss, gs, os = span(s, i, lo, hi), span(g, i, lo, hi), span(out, i, lo, hi)
+    ms = span(mask, i, lo, hi)
+    for j in range(ss.shape[0]):
         if mode == SOFTMAX_VJP:
-            v = s[i, j] * (g[i, j] - d)
+            v = ss[j] * (gs[j] - d)
         elif mode == LOG_SOFTMAX_VJP:
-            v = g[i, j] - s[i, j] * d
+            v = gs[j] - ss[j] * d
         else:
-            v = g[i, j] - fast_exp(s[i, j]) * d if s[i, j] != -np.inf else zero
+            v = gs[j] - fast_exp(ss[j]) * d if ss[j] != -np.inf else zero
         if mask is not None:
-            v = v if mask[i, j] else zero
-        out[i, j] = v
+            v = v if ms[j] else zero
+        os[j] = v
 
 
 def _vjp_rows(s, g, mask, out, opts):
