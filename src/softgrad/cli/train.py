@@ -197,7 +197,7 @@ def _print_summary(console: Any, m: dict[str, Any], result: Any) -> None:
     )
     console.print(
         f"held-out accuracy [bold green]{m['test_accuracy']:.4f}[/] "
-        f"(training {m['train_accuracy']:.4f}) after {m['n_iter']} {m['solver']} "
+        f"(training {m['train_accuracy']:.4f}) after {m['n_iter']} {m['solver_used']} "
         f"{m['iteration_unit']}s "
         f"in {m['fit_seconds']:.2f} s"
     )
