@@ -69,10 +69,6 @@ __all__ = [
 ]
 
 
-def _is_dask(x: object) -> bool:
-    return type(x).__module__.startswith("dask")
-
-
 def linear_cross_entropy(
     h: Array, weight: Array, target: Array, /, **options: Unpack[LinearCrossEntropyOptions]
 ) -> Array:
@@ -146,7 +142,7 @@ def linear_cross_entropy(
     >>> bool(np.isclose(loss, np.log(np.e + 2) - 1))  # both rows: logits (1, 0, 0)
     True
     """
-    if _is_dask(h):
+    if _blocks._family(h) == "dask":
         from softgrad.dask import _linear as dlinear
 
         return dlinear.linear_cross_entropy(h, weight, target, **options)
@@ -199,7 +195,7 @@ def linear_cross_entropy_and_grad(
     >>> float(loss), gb  # logits (0, 0): S - y = (0.5, 0.5) - (1, 0)
     (0.6931..., array([-0.5,  0.5]))
     """
-    if _is_dask(h):
+    if _blocks._family(h) == "dask":
         from softgrad.dask import _linear as dlinear
 
         return dlinear.linear_cross_entropy_and_grad(

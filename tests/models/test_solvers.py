@@ -147,6 +147,13 @@ class TestChooseSolver:
     def test_by_shape(self, n_samples, n_params, expected):
         assert choose_solver(n_samples, n_params) == expected
 
+    @pytest.mark.parametrize(
+        ("n_samples", "expected"), [(150, "lbfgs"), (4 * HESSIAN_ROWS, "newton-cg")]
+    )
+    def test_without_the_whole_hessian(self, n_samples, expected):
+        # Dask input: never newton-cholesky, however few the parameters
+        assert choose_solver(n_samples, 15, whole_hessian=False) == expected
+
 
 class TestExactSolvers:
     @pytest.mark.parametrize("solver", EXACT, ids=EXACT_IDS)

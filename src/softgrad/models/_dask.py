@@ -30,9 +30,9 @@ from softgrad._delegation import log_softmax, softmax
 from softgrad._lib._extras import require
 from softgrad.models._dask_objective import BlockBatches, DaskObjective
 from softgrad.models._solvers import (
-    HESSIAN_ROWS,
     Result,
     StochasticState,
+    choose_solver,
     lbfgs,
     newton_cg,
     stochastic,
@@ -220,10 +220,9 @@ def fit(est: Any, X: Any, y: Any, sample_weight: Any = None, *, persist: Persist
         sample_weight=sw,
         sw_sum=sw_sum,
     )
-    # auto: the in-memory rule without newton-cholesky (no P x P Hessian on a cluster)
     est.solver_ = est.solver
-    if est.solver == "auto":
-        est.solver_ = "newton-cg" if obj.n_samples >= 4 * HESSIAN_ROWS else "lbfgs"
+    if est.solver == "auto":  # the in-memory rule, without the whole Hessian
+        est.solver_ = choose_solver(obj.n_samples, obj.n_params, whole_hessian=False)
     res = _solve(est, obj, W0, b0)
     if not res.converged:
         warnings.warn(_not_converged(est, res), _convergence_warning(), stacklevel=3)

@@ -99,7 +99,7 @@ class MiniBatch(Protocol):
 NEWTON_CHOLESKY_MAX_PARAMS = 256  # choose_solver: the largest model for newton-cholesky
 
 
-def choose_solver(n_samples: int, n_params: int) -> str:
+def choose_solver(n_samples: int, n_params: int, *, whole_hessian: bool = True) -> str:
     """The solver ``solver="auto"`` runs, by the data's shape.
 
     * ``newton-cholesky`` when ``n_params <= NEWTON_CHOLESKY_MAX_PARAMS``: an
@@ -115,12 +115,15 @@ def choose_solver(n_samples: int, n_params: int) -> str:
       ``LogisticRegression`` on 48,000 × 784, issue 12's table).
     * ``lbfgs`` otherwise (digits: 1797 × 64, 10 classes).
 
+    ``whole_hessian=False`` (Dask input: no ``P × P`` Hessian on a cluster)
+    leaves out ``newton-cholesky``.
+
     Examples
     --------
     >>> choose_solver(150, 15), choose_solver(1797, 650), choose_solver(48000, 7850)
     ('newton-cholesky', 'lbfgs', 'newton-cg')
     """
-    if n_params <= NEWTON_CHOLESKY_MAX_PARAMS:
+    if whole_hessian and n_params <= NEWTON_CHOLESKY_MAX_PARAMS:
         return "newton-cholesky"
     return "newton-cg" if n_samples >= 4 * HESSIAN_ROWS else "lbfgs"
 
