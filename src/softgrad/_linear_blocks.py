@@ -82,6 +82,10 @@ class _Head:
     lead: tuple[int, ...]  # h's shape without the feature axis
     dtypes: tuple[Any, Any, Any]  # h's, weight's and bias's dtype for the results
 
+    def operands(self) -> _ref.LinearOperands:
+        """``(h, weight, bias, y)`` as the ``linear_lse`` primitives take them."""
+        return _ref.LinearOperands(self.h, self.weight, self.bias, self.y)
+
 
 def _inspectable(x: Array) -> bool:
     """True when ``x``'s values can be read now (not a JAX tracer, lazy Dask or ``torch.compile`` trace)."""
@@ -262,53 +266,51 @@ def _numpy_kernel(hd: _Head) -> Any:
     return k
 
 
+def _options(hd: _Head) -> _ref.LseOptions:
+    return _ref.LseOptions(
+        softcap=hd.softcap,
+        class_weight=hd.class_weight,
+        smoothing=hd.eps > 0,
+        block_rows=hd.blocks[0],
+        block_vocab=hd.blocks[1],
+    )
+
+
 def _primitive(hd: _Head, *, differentiable: bool) -> tuple[Array, Array, Array]:
     """``(lse, z_y, Σ w z)`` per row, from the implementation for ``h``'s library."""
-    kw: dict[str, Any] = {
-        "softcap": hd.softcap,
-        "class_weight": hd.class_weight,
-        "smoothing": hd.eps > 0,
-        "block_rows": hd.blocks[0],
-        "block_vocab": hd.blocks[1],
-    }
-    family = _family(hd.h)
+    family, operands = _family(hd.h), hd.operands()
     if family == "torch":
         from softgrad.torch import _linear as bridge
 
         fn = bridge.linear_lse if differentiable else bridge.linear_lse_raw
-        return fn(hd.h, hd.weight, hd.bias, hd.y, **kw)
+        return fn(operands, **_options(hd))
     if family == "jax":
         from softgrad.jax import _linear as jbridge
 
-        return jbridge.linear_lse(hd.h, hd.weight, hd.bias, hd.y, **kw)
+        return jbridge.linear_lse(operands, **_options(hd))
     kernel = _numpy_kernel(hd) if family == "numpy" else None
     if kernel is not None:
-        return kernel.linear_lse(hd.h, hd.weight, hd.bias, np.asarray(hd.y), **kw)  # type: ignore[no-any-return]
-    return _ref.linear_lse(hd.xp, hd.h, hd.weight, hd.bias, hd.y, **kw)
+        return kernel.linear_lse(operands, **_options(hd))  # type: ignore[no-any-return]
+    return _ref.linear_lse(hd.xp, operands, **_options(hd))
 
 
 def _backward(
     hd: _Head, lse: Array, coef: tuple[Array, Array, Array]
 ) -> tuple[Array, Array, Array | None]:
-    kw: dict[str, Any] = {
-        "softcap": hd.softcap,
-        "class_weight": hd.class_weight,
-        "block_rows": hd.blocks[0],
-        "block_vocab": hd.blocks[1],
-    }
-    family = _family(hd.h)
+    family, operands = _family(hd.h), hd.operands()
+    options = _ref.backward_options(_options(hd))
     if family == "torch":
         from softgrad.torch import _linear as bridge
 
-        return bridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)
+        return bridge.linear_lse_backward(operands, lse, coef, **options)
     if family == "jax":
         from softgrad.jax import _linear as jbridge
 
-        return jbridge.linear_lse_backward(hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)
+        return jbridge.linear_lse_backward(operands, lse, coef, **options)
     kernel = _numpy_kernel(hd) if family == "numpy" else None
     if kernel is not None:
-        return kernel.linear_backward(hd.h, hd.weight, hd.bias, np.asarray(hd.y), lse, coef, **kw)  # type: ignore[no-any-return]
-    return _ref.linear_backward(hd.xp, hd.h, hd.weight, hd.bias, hd.y, lse, coef, **kw)
+        return kernel.linear_backward(operands, lse, coef, **options)  # type: ignore[no-any-return]
+    return _ref.linear_backward(hd.xp, operands, lse, coef, **options)
 
 
 # ------------------------------------------------------------ the loss math ---
@@ -425,11 +427,11 @@ def loss_and_grad(
     kernel = _numpy_kernel(hd) if FUSED_ORDER and _family(hd.h) == "numpy" else None
     if kernel is not None:
         lse, zy, wz, dh, dw, db = kernel.linear_fused(
-            hd.h, hd.weight, hd.bias, np.asarray(hd.y),
+            hd.operands(),
             lambda r0, r1, lse: _coefficients(hd, lse, go, slice(r0, r1)),
-            softcap=hd.softcap, class_weight=hd.class_weight, smoothing=hd.eps > 0,
-            chunk_rows=hd.fused_rows, block_vocab=hd.blocks[1],
-        )  # fmt: skip
+            chunk_rows=hd.fused_rows,
+            **_options(hd),
+        )
     else:
         lse, zy, wz = _primitive(hd, differentiable=False)
         dh, dw, db = _backward(hd, lse, _coefficients(hd, lse, go))

@@ -72,7 +72,7 @@ def test_on_a_local_cluster_of_two_processes():
     opts = {"bias": b, "class_weight": cw, "z_loss": 1e-2, "label_smoothing": 0.1}
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

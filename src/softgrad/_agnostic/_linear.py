@@ -21,12 +21,16 @@ module's business (``softgrad._linear``); these functions only know the blocks.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from softgrad._lib._array import Array, Namespace, constant, device
 
 __all__ = [
     "BackwardOptions",
+    "Coefficients",
+    "LinearOperands",
+    "LseOptions",
+    "backward_options",
     "block_grad",
     "block_stats",
     "capped",
@@ -37,13 +41,46 @@ __all__ = [
 ]
 
 
+class LinearOperands(NamedTuple):
+    """The arrays of every ``linear_lse``/``linear_backward`` (reference, kernel, JAX, torch).
+
+    Any array library; ``y`` holds a valid class for every row (ignored rows
+    are given class 0 by the caller and weighted out through the coefficients).
+    """
+
+    h: Any  # (N, D)
+    weight: Any  # (K, D)
+    bias: Any  # (K,), or None
+    y: Any  # (N,) integer targets, each in [0, K)
+
+
+Coefficients = tuple[Any, Any, Any]
+"""``(alpha, beta, gamma)``, each (N,): :math:`\\partial L/\\partial z = \\alpha S - \\beta e_y - \\gamma w`."""
+
+
 class BackwardOptions(TypedDict):
-    """The keyword arguments of every ``linear_backward`` (reference, JAX, torch)."""
+    """The keyword arguments of every ``linear_backward`` (reference, kernel, JAX, torch)."""
 
     softcap: float | None
     class_weight: Any  # array of shape (K,), or None
     block_rows: int
     block_vocab: int
+
+
+class LseOptions(BackwardOptions):
+    """The keyword arguments of every ``linear_lse``: :class:`BackwardOptions` and ``smoothing``."""
+
+    smoothing: bool
+
+
+def backward_options(options: LseOptions) -> BackwardOptions:
+    """The :class:`BackwardOptions` among ``linear_lse``'s options (all but ``smoothing``)."""
+    return BackwardOptions(
+        softcap=options["softcap"],
+        class_weight=options["class_weight"],
+        block_rows=options["block_rows"],
+        block_vocab=options["block_vocab"],
+    )
 
 
 def capped(xp: Namespace, u: Array, softcap: float | None) -> Array:
@@ -106,27 +143,15 @@ def _spans(n: int, block: int) -> list[tuple[int, int]]:
 
 
 def linear_lse(
-    xp: Namespace,
-    h: Array,
-    weight: Array,
-    bias: Array | None,
-    y: Array,
-    *,
-    softcap: float | None,
-    class_weight: Array | None,
-    smoothing: bool,
-    block_rows: int,
-    block_vocab: int,
+    xp: Namespace, operands: LinearOperands, **options: Unpack[LseOptions]
 ) -> tuple[Array, Array, Array]:
     r"""Per row: logsumexp of the logits, the target's logit and :math:`\sum_c w_c z_c`.
 
     Parameters
     ----------
-    h : array, shape (N, D)
-    weight : array, shape (K, D)
-    bias : array, shape (K,), optional
-    y : integer array, shape (N,)
-        Targets, each in ``[0, K)`` (ignored rows given any valid class).
+    operands : LinearOperands
+        ``h`` (N, D), ``weight`` (K, D), ``bias`` (K,) or None, ``y`` (N,):
+        targets, each in ``[0, K)`` (ignored rows given any valid class).
     softcap : float, optional
     class_weight : array, shape (K,), optional
         The :math:`w` of the third result (all ones when None).
@@ -139,20 +164,22 @@ def linear_lse(
     -------
     lse, zy, wz : arrays, shape (N,)
     """
+    h, weight, bias, y = operands
+    softcap, class_weight = options["softcap"], options["class_weight"]
     n, k = h.shape[0], weight.shape[0]
     lse_parts, wz_parts = [], []
-    for r0, r1 in _spans(n, block_rows):
+    for r0, r1 in _spans(n, options["block_rows"]):
         hb = h[r0:r1, ...]
         m = xp.full((r1 - r0,), -xp.inf, dtype=h.dtype, device=device(h))
         s = xp.zeros((r1 - r0,), dtype=h.dtype, device=device(h))
         wz = xp.zeros((r1 - r0,), dtype=h.dtype, device=device(h))
-        for k0, k1 in _spans(k, block_vocab):
+        for k0, k1 in _spans(k, options["block_vocab"]):
             u = hb @ xp.matrix_transpose(weight[k0:k1, ...])
             if bias is not None:
                 u = u + bias[None, k0:k1]
             z = capped(xp, u, softcap)
             m, s = merge_stats(xp, m, s, *block_stats(xp, z))
-            if smoothing:
+            if options["smoothing"]:
                 wz = wz + (xp.sum(z, axis=1) if class_weight is None else z @ class_weight[k0:k1])
         lse_parts.append(m + xp.log(s))
         wz_parts.append(wz)
@@ -168,10 +195,7 @@ def _concat(xp: Namespace, parts: list[Array], like: Array) -> Array:
 
 def linear_backward(
     xp: Namespace,
-    h: Array,
-    weight: Array,
-    bias: Array | None,
-    y: Array,
+    operands: LinearOperands,
     lse: Array,
     coef: tuple[Array, Array, Array],
     **options: Unpack[BackwardOptions],
@@ -184,6 +208,7 @@ def linear_backward(
     of :math:`\partial W` is finished before the next starts and nothing is
     written in place (the function also runs on immutable arrays).
     """
+    h, weight, bias, y = operands
     softcap, class_weight = options["softcap"], options["class_weight"]
     n, k = h.shape[0], weight.shape[0]
     rows = _spans(n, options["block_rows"])

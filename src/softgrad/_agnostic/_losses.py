@@ -32,7 +32,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypedDict, TypeVar
+from typing import Any, Literal, ParamSpec, TypedDict, TypeVar, Unpack
 
 from softgrad._agnostic._docs import fill_doc
 from softgrad._agnostic._softmax import log_softmax
@@ -180,15 +180,20 @@ def _index_denominator(
 
 
 def cross_entropy_spec(
-    logits: Array,
-    target: Array,
-    axis: int = -1,
-    weight: Array | None = None,
-    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
-    label_smoothing: float = 0.0,
-    reduction: Reduction = "mean",
+    logits: Array, target: Array, axis: int = -1, **options: Unpack[CrossEntropyOptions]
 ) -> CrossEntropySpec:
     """Check the arguments of a cross-entropy call once; see :func:`cross_entropy`."""
+    unknown = sorted(set(options) - set(CrossEntropyOptions.__annotations__))
+    if unknown:
+        msg = (
+            f"cross_entropy got an unexpected keyword argument {unknown[0]!r}; "
+            f"its options are {', '.join(CrossEntropyOptions.__annotations__)}"
+        )
+        raise TypeError(msg)
+    weight = options.get("weight")
+    ignore_index = options.get("ignore_index", DEFAULT_IGNORE_INDEX)
+    label_smoothing = options.get("label_smoothing", 0.0)
+    reduction = options.get("reduction", "mean")
     xp = array_namespace(logits, target, weight, names=("logits", "target", "weight"))
     _check_options(label_smoothing, reduction, ignore_index)
     dtype = compute_dtype(xp, logits.dtype, name="logits", func="cross_entropy")
@@ -322,15 +327,14 @@ def _loss(pr: _Problem) -> Array:
 
 
 # the parameters of every cross-entropy function, documented once
-_DOC = fill_doc(
-    logits_target="""
+_LOGITS_TARGET = """
         logits : array, shape (..., C, ...)
             Unnormalised scores; ``axis`` is the class axis.
         target : array
             Either integer class indices with the logits' shape without the class
             axis, or class probabilities with the logits' shape.
-        """,
-    options=r"""
+        """
+_OPTIONS = r"""
         axis : int, default -1
             The class axis of ``logits`` (PyTorch's is 1; ours defaults to the last).
         weight : array, shape (C,), optional
@@ -343,12 +347,42 @@ _DOC = fill_doc(
             Mix the target with the uniform distribution: :math:`(1-\varepsilon)y + \varepsilon/C`.
         reduction : {"mean", "sum", "none"}, default "mean"
             How per-sample losses are combined (see the module notes for the mean).
-        """,
+        """
+_DOC = fill_doc(
+    logits_target=_LOGITS_TARGET,
+    options=_OPTIONS,
+    parameters=_LOGITS_TARGET.rstrip() + "\n" + _OPTIONS.lstrip("\n"),
 )
 
 
-@_DOC
-def cross_entropy(
+def _arguments_of(
+    public: Callable[_P, Any],
+) -> Callable[[Callable[[Array, CrossEntropySpec], _R]], Callable[_P, _R]]:
+    """Decorator: a function taking ``public``'s arguments, checked into a spec for ``body``.
+
+    The decorated ``body(logits, spec)`` receives the logits and the
+    :class:`CrossEntropySpec` of the call; the result has ``public``'s
+    signature (and ``body``'s name, docstring and return annotation), so the
+    arguments of the cross-entropy family are declared and checked in one place.
+    """
+    signature = inspect.signature(public)
+
+    def decorate(body: Callable[[Array, CrossEntropySpec], _R]) -> Callable[_P, _R]:
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return body(bound.arguments["logits"], cross_entropy_spec(**bound.arguments))
+
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(call, attribute, getattr(body, attribute))
+        returns = inspect.signature(body).return_annotation
+        call.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
+
+def _cross_entropy_arguments(
     logits: Array,
     target: Array,
     /,
@@ -358,13 +392,18 @@ def cross_entropy(
     ignore_index: int | None = DEFAULT_IGNORE_INDEX,
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
-) -> Array:
+) -> None:
+    """The arguments of :func:`cross_entropy` and :func:`cross_entropy_and_grad`, declared once."""
+
+
+@_arguments_of(_cross_entropy_arguments)
+@_DOC
+def cross_entropy(logits: Array, spec: CrossEntropySpec, /) -> Array:
     r"""Cross-entropy between softmax(logits) and a target, as PyTorch defines it.
 
     Parameters
     ----------
-    {{logits_target}}
-    {{options}}
+    {{parameters}}
 
     Returns
     -------
@@ -395,48 +434,17 @@ def cross_entropy(
     >>> cross_entropy(logits, np.array([0, 2]), reduction="none")
     array([0.2413113 , 0.09492296])
     """
-    spec = cross_entropy_spec(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction
-    )
     return _loss(_problem(logits, spec))
 
 
-def _arguments_of(
-    public: Callable[_P, Any],
-) -> Callable[[Callable[[Array, CrossEntropySpec], _R]], Callable[_P, _R]]:
-    """Decorator: a function taking ``public``'s arguments, checked into a spec for ``body``.
-
-    The decorated ``body(logits, spec)`` receives the logits and the
-    :class:`CrossEntropySpec` of the call; the result has ``public``'s
-    signature (and ``body``'s name, docstring and return annotation), so the
-    arguments of the cross-entropy family are declared and checked in one place.
-    """
-    signature = inspect.signature(public)
-
-    def decorate(body: Callable[[Array, CrossEntropySpec], _R]) -> Callable[_P, _R]:
-        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return body(bound.arguments["logits"], cross_entropy_spec(**bound.arguments))
-
-        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
-            setattr(call, attribute, getattr(body, attribute))
-        returns = inspect.signature(body).return_annotation
-        call.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
-        return call
-
-    return decorate
-
-
-@_arguments_of(cross_entropy)
+@_arguments_of(_cross_entropy_arguments)
 @_DOC
 def cross_entropy_and_grad(logits: Array, spec: CrossEntropySpec, /) -> tuple[Array, Array]:
     r"""Cross-entropy and its gradient with respect to the logits, in one pass.
 
     Parameters
     ----------
-    {{logits_target}}
-    {{options}}
+    {{parameters}}
 
     Returns
     -------
@@ -483,11 +491,7 @@ def cross_entropy_hvp(
     v: Array,
     /,
     axis: int = -1,
-    *,
-    weight: Array | None = None,
-    ignore_index: int | None = DEFAULT_IGNORE_INDEX,
-    label_smoothing: float = 0.0,
-    reduction: Reduction = "mean",
+    **options: Unpack[CrossEntropyOptions],
 ) -> Array:
     r"""The Hessian of :func:`cross_entropy` with respect to the logits, applied to ``v``.
 
@@ -523,10 +527,7 @@ def cross_entropy_hvp(
     >>> cross_entropy_hvp(logits, np.array([0]), np.array([[1.0, 0.0]]))
     array([[ 0.25, -0.25]])
     """
-    pr = _problem(
-        logits,
-        cross_entropy_spec(logits, target, axis, weight, ignore_index, label_smoothing, reduction),
-    )
+    pr = _problem(logits, cross_entropy_spec(logits, target, axis, **options))
     xp = pr.spec.xp
     if tuple(v.shape) != tuple(logits.shape):
         msg = f"v must have the logits' shape {tuple(logits.shape)}, got {tuple(v.shape)}"

@@ -342,7 +342,13 @@ def _cross_entropy(
     reduction: _losses.Reduction,
 ) -> Array:
     spec = _losses.cross_entropy_spec(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        logits,
+        target,
+        axis,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
     )
     z, out_dtype = to_compute(jnp, logits, name="logits")
     z = jnp.moveaxis(z, axis, -1)
@@ -435,9 +441,7 @@ def cross_entropy(
     label_smoothing = options.get("label_smoothing", 0.0)
     reduction = options.get("reduction", "mean")
     # every argument error is raised here, with concrete label values when there are any
-    spec = _losses.cross_entropy_spec(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction
-    )
+    spec = _losses.cross_entropy_spec(logits, target, axis, **options)
     _check_values(spec, target, weight)
     return _cross_entropy(
         logits, target, weight, spec.axis, ignore_index, float(label_smoothing), reduction

@@ -102,10 +102,10 @@ def _lse_rows(
     return m + jnp.log(s), wz
 
 
-def _forward(
-    h: Array, weight: Array, bias: Array | None, y: Array, cw: Array | None,
-    softcap: float | None, smoothing: bool, br: int, bv: int,
-) -> tuple[Array, Array, Array]:  # fmt: skip
+def _forward(operands: _ref.LinearOperands, options: _ref.LseOptions) -> tuple[Array, Array, Array]:
+    h, weight, bias, y = operands
+    cw, softcap, smoothing = options["class_weight"], options["softcap"], options["smoothing"]
+    br, bv = options["block_rows"], options["block_vocab"]
     n = h.shape[0]
     full, tail = _full_and_tail(n, br)
     lse_parts, wz_parts = [], []
@@ -130,15 +130,13 @@ def _forward(
 
 
 def linear_lse_backward(
-    h: Array,
-    weight: Array,
-    bias: Array | None,
-    y: Array,
+    operands: _ref.LinearOperands,
     lse: Array,
-    coef: tuple[Array, Array, Array],
+    coef: _ref.Coefficients,
     **options: Unpack[_ref.BackwardOptions],
 ) -> tuple[Array, Array, Array | None]:
     r"""The blocked gradient pass for :math:`\partial L/\partial z = \alpha S - \beta e_y - \gamma w`."""
+    h, weight, bias, y = operands
     n = h.shape[0]
     softcap, class_weight = options["softcap"], options["class_weight"]
     br, bv = options["block_rows"], options["block_vocab"]
@@ -187,40 +185,33 @@ def linear_lse_backward(
 
 
 def linear_lse(
-    h: Array,
-    weight: Array,
-    bias: Array | None,
-    y: Array,
-    *,
-    softcap: float | None,
-    class_weight: Array | None,
-    smoothing: bool,
-    block_rows: int,
-    block_vocab: int,
+    operands: _ref.LinearOperands, **options: Unpack[_ref.LseOptions]
 ) -> tuple[Array, Array, Array]:
     """The differentiable primitive: ``(lse, z_y, Σ w z)`` per row of ``h`` (N, D).
 
     Differentiable in ``h``, ``weight`` and ``bias``; ``y`` and
     ``class_weight`` are constants of the rule.
     """
-    cw = class_weight
-    options = _ref.BackwardOptions(
-        softcap=softcap, class_weight=cw, block_rows=block_rows, block_vocab=block_vocab
-    )
+    y = operands.y
 
     @jax.custom_vjp
     def primitive(h: Array, weight: Array, bias: Array | None) -> tuple[Array, Array, Array]:
-        return _forward(h, weight, bias, y, cw, softcap, smoothing, block_rows, block_vocab)
+        return _forward(_ref.LinearOperands(h, weight, bias, y), options)
 
     def fwd(h: Array, weight: Array, bias: Array | None) -> tuple[Any, Any]:
-        out = _forward(h, weight, bias, y, cw, softcap, smoothing, block_rows, block_vocab)
+        out = _forward(_ref.LinearOperands(h, weight, bias, y), options)
         return out, (h, weight, bias, out[0])
 
     def bwd(res: Any, g: tuple[Array, Array, Array]) -> tuple[Array, Array, Array | None]:
         h, weight, bias, lse = res
         g_lse, g_zy, g_wz = g
-        return linear_lse_backward(h, weight, bias, y, lse, (g_lse, -g_zy, -g_wz), **options)
+        return linear_lse_backward(
+            _ref.LinearOperands(h, weight, bias, y),
+            lse,
+            (g_lse, -g_zy, -g_wz),
+            **_ref.backward_options(options),
+        )
 
     primitive.defvjp(fwd, bwd)
-    out: tuple[Array, Array, Array] = primitive(h, weight, bias)
+    out: tuple[Array, Array, Array] = primitive(operands.h, operands.weight, operands.bias)
     return out

@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Unpack
 
 import numpy as np
 from numba import njit, prange
 
+from softgrad._agnostic._linear import (
+    BackwardOptions,
+    LinearOperands,
+    LseOptions,
+    backward_options,
+)
 from softgrad.kernels._exp import fast_exp
 
 __all__ = ["grad_block", "linear_backward", "linear_fused", "linear_lse", "lse_block"]
@@ -106,18 +113,12 @@ def _product(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def linear_lse(
-    h: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
-    *,
-    softcap: float | None,
-    class_weight: np.ndarray | None,
-    smoothing: bool,
-    block_rows: int,
-    block_vocab: int,
+    operands: LinearOperands, **options: Unpack[LseOptions]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """As ``softgrad._agnostic._linear.linear_lse``, on NumPy arrays (float32/float64)."""
+    h, weight, bias, y = operands
+    softcap, class_weight = options["softcap"], options["class_weight"]
+    block_rows, block_vocab = options["block_rows"], options["block_vocab"]
     n, k = h.shape[0], weight.shape[0]
     dt = h.dtype
     lse = np.empty(n, dtype=dt)
@@ -135,11 +136,11 @@ def linear_lse(
             if bias is not None:
                 u += bias[k0:k1]
             wk = w[k0:k1] if class_weight is not None else w
-            lse_block(u, m, s, wz, wk, class_weight is not None, smoothing, cap)
+            lse_block(u, m, s, wz, wk, class_weight is not None, options["smoothing"], cap)
         with np.errstate(divide="ignore"):
             lse[r0:r1] = m + np.log(s)
         wz_all[r0:r1] = wz
-    zy = np.einsum("ij,ij->i", h, weight[y]) if n else np.zeros(0, dtype=dt)
+    zy = np.einsum("ij,ij->i", h, weight[np.asarray(y)]) if n else np.zeros(0, dtype=dt)
     if bias is not None:
         zy += bias[y]
     if softcap is not None:
@@ -148,19 +149,15 @@ def linear_lse(
 
 
 def linear_backward(
-    h: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
+    operands: LinearOperands,
     lse: np.ndarray,
     coef: tuple[np.ndarray, np.ndarray, np.ndarray],
-    *,
-    softcap: float | None,
-    class_weight: np.ndarray | None,
-    block_rows: int,
-    block_vocab: int,
+    **options: Unpack[BackwardOptions],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """As ``softgrad._agnostic._linear.linear_backward``, on NumPy arrays."""
+    h, weight, bias, y = operands
+    softcap, class_weight = options["softcap"], options["class_weight"]
+    block_rows, block_vocab = options["block_rows"], options["block_vocab"]
     n, k = h.shape[0], weight.shape[0]
     dt = h.dtype
     dh = np.zeros_like(h)
@@ -180,7 +177,7 @@ def linear_backward(
             u = _product(buf, hb, wk.T)
             if bias is not None:
                 u += bias[k0:k1]
-            y_local = y[r0:r1] - k0
+            y_local = np.asarray(y[r0:r1]) - k0
             grad_block(
                 u,
                 lse[r0:r1],
@@ -201,17 +198,11 @@ def linear_backward(
 
 
 def linear_fused(
-    h: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
+    operands: LinearOperands,
     coef: Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
     *,
-    softcap: float | None,
-    class_weight: np.ndarray | None,
-    smoothing: bool,
     chunk_rows: int,
-    block_vocab: int,
+    **options: Unpack[LseOptions],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     r"""Forward and gradient in one pass (Liger-Kernel's order): each logit computed once.
 
@@ -221,23 +212,20 @@ def linear_fused(
     returns (known before the pass: the upstream gradient is given), then
     :math:`\partial h = G W`, :math:`\partial W \mathrel{+}= G^\top h`.
     Three block products per chunk instead of the two-pass order's four;
-    ``chunk_rows × K`` logits alive instead of one block.
+    ``chunk_rows × K`` logits alive instead of one block (``options["block_rows"]``
+    is not used; ``options["block_vocab"]`` blocks the ``Gᵀ h`` product).
 
     Returns
     -------
     lse, zy, wz, dh, dw, db
         As :func:`linear_lse` and :func:`linear_backward` return them.
     """
+    h, weight, bias, y = operands
+    softcap, class_weight = options["softcap"], options["class_weight"]
     n, k = h.shape[0], weight.shape[0]
     if n == 0 or k == 0:
-        lse, zy, wz = linear_lse(
-            h, weight, bias, y, softcap=softcap, class_weight=class_weight,
-            smoothing=smoothing, block_rows=chunk_rows, block_vocab=block_vocab,
-        )  # fmt: skip
-        dh, dw, db = linear_backward(
-            h, weight, bias, y, lse, coef(0, n, lse), softcap=softcap,
-            class_weight=class_weight, block_rows=chunk_rows, block_vocab=block_vocab,
-        )  # fmt: skip
+        lse, zy, wz = linear_lse(operands, **options)
+        dh, dw, db = linear_backward(operands, lse, coef(0, n, lse), **backward_options(options))
         return lse, zy, wz, dh, dw, db
     dt = h.dtype
     lse, zy, wz_all = np.empty(n, dtype=dt), np.empty(n, dtype=dt), np.zeros(n, dtype=dt)
@@ -246,16 +234,18 @@ def linear_fused(
     db = None if bias is None else np.zeros(k, dtype=dt)
     rows = min(chunk_rows, n)
     buf = np.empty(rows * k, dtype=dt)
+    block_vocab = options["block_vocab"]
     tmp = np.empty(min(block_vocab, k) * h.shape[1], dtype=dt)
     w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
     cap = 0.0 if softcap is None else float(softcap)
+    y = np.asarray(y)
     for r0, r1 in _spans(n, rows):
         hb = h[r0:r1]
         u = _product(buf, hb, weight.T)
         if bias is not None:
             u += bias
         m, s, wz = np.full(r1 - r0, -np.inf), np.zeros(r1 - r0), np.zeros(r1 - r0)
-        lse_block(u, m, s, wz, w, class_weight is not None, smoothing, cap)  # caps u in place
+        lse_block(u, m, s, wz, w, class_weight is not None, options["smoothing"], cap)  # caps u
         with np.errstate(divide="ignore"):
             lse[r0:r1] = m + np.log(s)
         wz_all[r0:r1] = wz

@@ -56,6 +56,18 @@ def _xp() -> Any:
     return xp
 
 
+def _options(
+    class_weight: Tensor | None, softcap: float, block_rows: int, block_vocab: int
+) -> _ref.BackwardOptions:
+    """The primitives' options from the custom ops' flat arguments (``softcap`` 0: none)."""
+    return _ref.BackwardOptions(
+        softcap=softcap if softcap > 0 else None,
+        class_weight=class_weight,
+        block_rows=block_rows,
+        block_vocab=block_vocab,
+    )
+
+
 @torch.library.custom_op("softgrad::linear_lse", mutates_args=())
 def _lse_op(
     h: Tensor,
@@ -68,22 +80,18 @@ def _lse_op(
     block_rows: int,
     block_vocab: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    cap = softcap if softcap > 0 else None
-    kw: dict[str, Any] = {
-        "softcap": cap,
-        "smoothing": smoothing,
-        "block_rows": block_rows,
-        "block_vocab": block_vocab,
-    }
+    options = _ref.LseOptions(
+        **_options(class_weight, softcap, block_rows, block_vocab), smoothing=smoothing
+    )
     if _numpy_path(h):
         from softgrad.kernels import _linear as kernel
 
-        out = kernel.linear_lse(
-            _np(h), _np(weight), _np(bias), _np(y), class_weight=_np(class_weight), **kw
-        )
+        arrays = _ref.LinearOperands(_np(h), _np(weight), _np(bias), _np(y))
+        options["class_weight"] = _np(class_weight)
+        out = kernel.linear_lse(arrays, **options)
         return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in out)  # type: ignore[return-value]
     with torch.no_grad():
-        lse, zy, wz = _ref.linear_lse(_xp(), h, weight, bias, y, class_weight=class_weight, **kw)
+        lse, zy, wz = _ref.linear_lse(_xp(), _ref.LinearOperands(h, weight, bias, y), **options)
     return lse.clone(), zy.clone(), wz.clone()
 
 
@@ -110,28 +118,19 @@ def _backward_op(
     block_rows: int,
     block_vocab: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    cap = softcap if softcap > 0 else None
-    kw: dict[str, Any] = {"softcap": cap, "block_rows": block_rows, "block_vocab": block_vocab}
+    options = _options(class_weight, softcap, block_rows, block_vocab)
     if _numpy_path(h):
         from softgrad.kernels import _linear as kernel
 
+        arrays = _ref.LinearOperands(_np(h), _np(weight), _np(bias), _np(y))
         coef = (_np(alpha), _np(beta), _np(gamma))
-        dh, dw, db = kernel.linear_backward(
-            _np(h),
-            _np(weight),
-            _np(bias),
-            _np(y),
-            _np(lse),
-            coef,
-            class_weight=_np(class_weight),
-            **kw,
-        )
+        options["class_weight"] = _np(class_weight)
+        dh, dw, db = kernel.linear_backward(arrays, _np(lse), coef, **options)
         dbt = torch.from_numpy(db) if db is not None else h.new_empty(0)
         return torch.from_numpy(dh), torch.from_numpy(dw), dbt
     with torch.no_grad():
-        dh, dw, db = _ref.linear_backward(
-            _xp(), h, weight, bias, y, lse, (alpha, beta, gamma), class_weight=class_weight, **kw
-        )
+        operands = _ref.LinearOperands(h, weight, bias, y)
+        dh, dw, db = _ref.linear_backward(_xp(), operands, lse, (alpha, beta, gamma), **options)
     return dh.clone(), dw.clone(), (db.clone() if db is not None else h.new_empty(0))
 
 
@@ -168,45 +167,40 @@ _lse_op.register_autograd(_lse_backward, setup_context=_setup_context)
 
 
 def linear_lse(
-    h: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    y: Tensor,
-    *,
-    softcap: float | None,
-    class_weight: Tensor | None,
-    smoothing: bool,
-    block_rows: int,
-    block_vocab: int,
+    operands: _ref.LinearOperands, **options: Unpack[_ref.LseOptions]
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The differentiable primitive: ``(lse, z_y, Σ w z)`` per row of ``h`` (N, D)."""
+    h, weight, bias, y = operands
     out: tuple[Tensor, Tensor, Tensor] = _lse_op(
-        h, weight, bias, y, class_weight, softcap or 0.0, smoothing, block_rows, block_vocab
+        h,
+        weight,
+        bias,
+        y,
+        options["class_weight"],
+        options["softcap"] or 0.0,
+        options["smoothing"],
+        options["block_rows"],
+        options["block_vocab"],
     )
     return out
 
 
 def linear_lse_raw(
-    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, **kw: Any
+    operands: _ref.LinearOperands, **options: Unpack[_ref.LseOptions]
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`linear_lse` without recording autograd history."""
     with torch.no_grad():
-        return linear_lse(h, weight, bias, y, **kw)
+        return linear_lse(operands, **options)
 
 
 def linear_lse_backward(
-    h: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    y: Tensor,
+    operands: _ref.LinearOperands,
     lse: Tensor,
-    coef: tuple[Tensor, Tensor, Tensor],
+    coef: _ref.Coefficients,
     **options: Unpack[_ref.BackwardOptions],
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     r"""The blocked gradient pass for :math:`\partial L/\partial z = \alpha S - \beta e_y - \gamma w`."""
     cap, blocks = options["softcap"] or 0.0, (options["block_rows"], options["block_vocab"])
     with torch.no_grad():
-        dh, dw, db = _backward_op(
-            h, weight, bias, y, lse, *coef, options["class_weight"], cap, *blocks
-        )
-    return dh, dw, (db if bias is not None else None)
+        dh, dw, db = _backward_op(*operands, lse, *coef, options["class_weight"], cap, *blocks)
+    return dh, dw, (db if operands.bias is not None else None)
