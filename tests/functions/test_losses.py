@@ -231,3 +231,25 @@ class TestGradcheck:
             hvp=lambda z, v: sg.cross_entropy_hvp(z, target, v, **kw),
             seed=0,
         )
+
+
+@pytest.mark.parametrize("func", ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp"])
+def test_a_misspelt_option_is_refused_by_name(func: str) -> None:
+    logits, target = np.zeros((2, 3)), np.array([0, 1])
+    args = (logits, target, np.ones((2, 3))) if func == "cross_entropy_hvp" else (logits, target)
+    with pytest.raises(TypeError, match="reducton"):
+        getattr(sg, func)(*args, reducton="sum")
+
+
+def test_hvp_takes_the_options_of_cross_entropy() -> None:
+    rng = np.random.default_rng(0)
+    logits, v = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    target, w = np.array([0, 2, -100, 1]), np.array([1.0, 2.0, 0.5])
+    opts = {"weight": w, "label_smoothing": 0.1, "reduction": "sum"}
+    hv = sg.cross_entropy_hvp(logits, target, v, **opts)
+    eps = 1e-6
+    fd = (
+        sg.cross_entropy_and_grad(logits + eps * v, target, **opts)[1]
+        - sg.cross_entropy_and_grad(logits - eps * v, target, **opts)[1]
+    ) / (2 * eps)
+    np.testing.assert_allclose(hv, fd, rtol=1e-6, atol=1e-8)
