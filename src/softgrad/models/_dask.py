@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from softgrad._delegation import log_softmax, softmax
 from softgrad._lib._extras import require
-from softgrad.models._dask_objective import BlockBatches, DaskObjective
+from softgrad.models._dask_objective import BlockBatches, DaskObjective, one_blas_thread
 from softgrad.models._solvers import (
     Result,
     StochasticState,
@@ -320,7 +320,8 @@ def _not_converged(est: Any, res: Result) -> str:
 
 
 def _block_logits(X: Any, W: Any, b: Any) -> Any:
-    return X @ W.T.astype(X.dtype, copy=False) + b.astype(X.dtype, copy=False)
+    with one_blas_thread:  # a skinny product, maybe beside other tasks in this process
+        return X @ W.T.astype(X.dtype, copy=False) + b.astype(X.dtype, copy=False)
 
 
 def _block_predict(X: Any, W: Any, b: Any, classes: Any) -> Any:
