@@ -188,10 +188,10 @@ def standardise(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
 
     Examples
     --------
-    >>> X = np.array([[1.0, 5.0], [3.0, 5.0]])
+    >>> X = np.array([[0.0, 5.0], [4.0, 5.0]])
     >>> Z, mean, std = standardise(X)
-    >>> Z.tolist(), mean.tolist(), std.tolist()
-    ([[-1.0, 0.0], [1.0, 0.0]], [2.0, 5.0], [1.0, 5.0])
+    >>> Z.tolist(), mean.tolist(), std.tolist(), Z is X
+    ([[-1.0, 0.0], [1.0, 0.0]], [2.0, 5.0], [2.0, 1.0], True)
     """
     scale = np.maximum(X.max(axis=0), -X.min(axis=0)) if len(X) else np.ones(X.shape[1])
     scale[scale == 0] = 1.0
