@@ -12,7 +12,9 @@ what its errors say. Parquet files have no lines: their errors name the row.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import ctypes
 import importlib.util
 import io
 import sys
@@ -329,8 +331,25 @@ def read_table(
         if parquet:  # pragma: no cover - Parquet never falls back
             raise
         return read_csv(path, target, encoding=encoding)
+    _return_freed_memory()
     X = X[:n]  # a view: the estimate is a few per cent over at most
     return Dataset(X, _labels([v for v in ys if v is not None]), tuple(features), target, str(path))
+
+
+def _return_freed_memory() -> None:
+    """Give the heap the blocks' arrays were freed to back to the system.
+
+    glibc keeps freed blocks of about a megabyte in its heap rather than
+    unmapping them: after the 195 MB file of the benchmark, 38 MB of the
+    read's peak stayed resident into the fit. ``malloc_trim`` (glibc only;
+    elsewhere nothing happens) returns them, and Arrow's pool its own.
+    """
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _rows_estimate(path: Path, sample: int = 1 << 16) -> int:

@@ -10,6 +10,13 @@
     around each) and, for ``predict``, the time of its first output line.
     With ``--before-src`` (a checkout's ``src``, e.g. main's) the same
     commands run on that code too, side by side.
+``threads``
+    The time per pass of a fit of ``--threads-rows`` x ``--cluster-features``
+    float64 rows held in memory as a Dask array, with and without one BLAS
+    thread per block task (``OneBlasThread``), side by side: on Dask's local
+    threaded scheduler, on a 2-worker ``LocalCluster`` of threads
+    (``processes=False``) and of worker processes (whose environment already
+    asks for one BLAS thread, so both rows should match).
 ``cluster``
     A 2-worker ``LocalCluster`` (worker processes, ``--worker-memory`` each)
     fits ``--cluster-rows`` x ``--cluster-features`` float32 rows that Dask
@@ -39,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main", "run_cluster", "run_files", "write_csv"]
+__all__ = ["main", "run_cluster", "run_files", "run_threads", "write_csv"]
 
 GOALS = {"train": (10.0, 400.0), "predict": (8.0, 300.0)}  # seconds, peak MB
 N_FEATURES, N_CLASSES = 20, 4
@@ -221,10 +228,66 @@ def run_cluster(
     return result
 
 
+def _per_pass(X: Any, y: Any, max_iter: int) -> float:
+    from softgrad import SoftmaxClassifier
+
+    start = time.perf_counter()
+    clf = _fit_quietly(SoftmaxClassifier(solver="lbfgs", max_iter=max_iter, tol=1e-12), X, y)
+    return (time.perf_counter() - start) / (clf.fit_stats_["data_passes"] + 1)
+
+
+def run_threads(
+    *, rows: int, features: int, chunk_rows: int, max_iter: int, out: Callable[[str], Any] = print
+) -> dict[str, Any]:
+    """Seconds per pass with and without one BLAS thread per block task, per scheduler."""
+    import contextlib
+
+    from softgrad._lib._extras import require
+    from softgrad.models import _dask_objective
+
+    da = require("dask.array", "dask", feature="softgrad bench dask")
+    distributed = require("distributed", "dask", feature="softgrad bench dask")
+    rng = np.random.default_rng(0)
+    Xm = rng.standard_normal((rows, features))
+    ym = np.argmax(Xm @ rng.standard_normal((features, N_CLASSES)), axis=1)
+    X, y = da.from_array(Xm, chunks=(chunk_rows, features)), da.from_array(ym, chunks=chunk_rows)
+    limiter = _dask_objective.one_blas_thread
+    setups: dict[str, Callable[[], Any]] = {
+        "threaded scheduler": contextlib.nullcontext,
+        "LocalCluster(processes=False), 2 x 2 threads": lambda: distributed.Client(
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
+        ),
+        "LocalCluster, 2 worker processes x 2 threads": lambda: distributed.Client(
+            n_workers=2, threads_per_worker=2, dashboard_address=None
+        ),
+    }
+    result: dict[str, Any] = {"rows": rows, "features": features}
+    for name, setup in setups.items():
+        with setup():
+            _per_pass(X, y, 1)  # warm-up: imports, the workers' first tasks
+            times: dict[str, float] = {}
+            # alternated twice, the faster of each kept: the machine's load drifts
+            for label, context in 2 * (("one BLAS thread", limiter), ("BLAS default", None)):
+                _dask_objective.one_blas_thread = context or contextlib.nullcontext()  # type: ignore[assignment]
+                try:
+                    seconds = _per_pass(X, y, max_iter)
+                finally:
+                    _dask_objective.one_blas_thread = limiter
+                times[label] = min(seconds, times.get(label, np.inf))
+        result[name] = times
+        out(
+            f"{name}: {times['one BLAS thread']:.3f} s per pass with one BLAS thread per task, "
+            f"{times['BLAS default']:.3f} s without ({times['BLAS default'] / times['one BLAS thread']:.1f}x; "
+            f"load {load_average()})"
+        )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench dask -- [options]``; see the module docstring."""
     p = argparse.ArgumentParser(prog="softgrad bench dask", description=__doc__.split("\n")[0])
-    p.add_argument("--parts", default="files,cluster", help="files, cluster or both")
+    p.add_argument("--parts", default="files,cluster", help="files, threads, cluster (commas)")
+    p.add_argument("--threads-rows", type=int, default=1_000_000)
     p.add_argument("--rows", type=int, default=1_000_000, help="CSV rows (default: the issue's)")
     p.add_argument("--before-src", help="a checkout's src folder to compare with (e.g. main's)")
     p.add_argument("--cluster-rows", type=int, default=2_000_000)
@@ -248,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     if "files" in parts:
         results["files"] = run_files(
             rows=args.rows, before_src=args.before_src, blas_threads=args.blas_threads
+        )
+    if "threads" in parts:
+        results["threads"] = run_threads(
+            rows=args.threads_rows,
+            features=args.cluster_features,
+            chunk_rows=args.chunk_rows,
+            max_iter=args.max_iter,
         )
     if "cluster" in parts:
         results["cluster"] = run_cluster(
