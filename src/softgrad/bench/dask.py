@@ -233,7 +233,7 @@ def _per_pass(X: Any, y: Any, max_iter: int) -> float:
 
     start = time.perf_counter()
     clf = _fit_quietly(SoftmaxClassifier(solver="lbfgs", max_iter=max_iter, tol=1e-12), X, y)
-    return (time.perf_counter() - start) / (clf.fit_stats_["data_passes"] + 1)
+    return (time.perf_counter() - start) / float(clf.fit_stats_["data_passes"] + 1)
 
 
 def run_threads(
