@@ -75,12 +75,12 @@ class Split:
     notes: list[str]
 
 
-def take_rows(X: NDArray[Any], rows: NDArray[np.intp]) -> NDArray[Any]:
+def take_rows(X: NDArray[Any], rows: NDArray[np.intp], *, block: int = MOVE_ROWS) -> NDArray[Any]:
     """Move ``X[rows]`` to the front of ``X``, in place; returns the view ``X[:len(rows)]``.
 
     ``rows`` must be increasing. Row ``rows[i] >= i`` is read before any
     write reaches it (the writes of a block end before the next block's first
-    source row), so a block of :data:`MOVE_ROWS` rows is the only copy.
+    source row), so a block of ``block`` rows is the only copy.
 
     Examples
     --------
@@ -88,8 +88,8 @@ def take_rows(X: NDArray[Any], rows: NDArray[np.intp]) -> NDArray[Any]:
     >>> take_rows(X, np.array([1, 3, 4])).tolist()
     [[2.0, 3.0], [6.0, 7.0], [8.0, 9.0]]
     """
-    for start in range(0, len(rows), MOVE_ROWS):
-        stop = min(start + MOVE_ROWS, len(rows))
+    for start in range(0, len(rows), block):
+        stop = min(start + block, len(rows))
         X[start:stop] = X[rows[start:stop]]
     return X[: len(rows)]
 
