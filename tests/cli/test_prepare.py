@@ -187,3 +187,23 @@ with threadpool_limits(2, user_api="blas"):
 """
         assert threadpoolctl is not None
         assert _run(code) == "2 1 2"
+
+
+@pytest.mark.parametrize("proba", [False, True], ids=["labels", "proba"])
+def test_prediction_text_quotes_as_the_csv_writer(proba):
+    import csv
+    import io
+
+    from softgrad import SoftmaxClassifier
+    from softgrad.app._training import _prediction_text
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 2))
+    names = np.array(["a,b", 'say "hi"', "plain"])
+    model = SoftmaxClassifier().fit(X, names[np.argmax(X @ rng.standard_normal((2, 3)), axis=1)])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for label, p in zip(model.predict(X), model.predict_proba(X), strict=True):
+        writer.writerow([str(label), *([f"{v:.6g}" for v in p] if proba else [])])
+    assert _prediction_text(model, X, proba) == buffer.getvalue()
+    assert '"a,b"' in buffer.getvalue()  # the case is exercised
