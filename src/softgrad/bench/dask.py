@@ -189,7 +189,7 @@ def run_cluster(
     result: dict[str, Any] = {"rows": rows, "features": features, "gb": X.nbytes / 1e9}
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, memory_limit=worker_memory, dashboard_address=None
+            n_workers=2, threads_per_worker=1, memory_limit=worker_memory, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -255,10 +255,10 @@ def run_threads(
     setups: dict[str, Callable[[], Any]] = {
         "threaded scheduler": contextlib.nullcontext,
         "LocalCluster(processes=False), 2 x 2 threads": lambda: distributed.Client(
-            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=":0"
         ),
         "LocalCluster, 2 worker processes x 2 threads": lambda: distributed.Client(
-            n_workers=2, threads_per_worker=2, dashboard_address=None
+            n_workers=2, threads_per_worker=2, dashboard_address=":0"
         ),
     }
     result: dict[str, Any] = {"rows": rows, "features": features}
