@@ -322,20 +322,16 @@ def main(argv: list[str] | None = None) -> int:
         results["files"] = run_files(
             rows=args.rows, before_src=args.before_src, blas_threads=args.blas_threads
         )
+    sizes = {
+        "features": args.cluster_features,
+        "chunk_rows": args.chunk_rows,
+        "max_iter": args.max_iter,
+    }
     if "threads" in parts:
-        results["threads"] = run_threads(
-            rows=args.threads_rows,
-            features=args.cluster_features,
-            chunk_rows=args.chunk_rows,
-            max_iter=args.max_iter,
-        )
+        results["threads"] = run_threads(rows=args.threads_rows, **sizes)
     if "cluster" in parts:
         results["cluster"] = run_cluster(
-            rows=args.cluster_rows,
-            features=args.cluster_features,
-            worker_memory=args.worker_memory,
-            max_iter=args.max_iter,
-            chunk_rows=args.chunk_rows,
+            rows=args.cluster_rows, worker_memory=args.worker_memory, **sizes
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
