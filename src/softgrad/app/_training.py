@@ -311,7 +311,8 @@ def _train(
     # standardise the training rows where they are; constant columns are left unscaled
     Z_train, mean, std = standardise(parts.X_train)
     n_features = ds.X.shape[1]
-    ds = Dataset(ds.X[:0], ds.y[:0], ds.feature_names, ds.target_name, ds.source)
+    # the names only: the labels are in the parts (a view of ds.y would keep all of it)
+    ds = Dataset(ds.X[:0], ds.y[:0].copy(), ds.feature_names, ds.target_name, ds.source)
 
     try:
         model = SoftmaxClassifier(
