@@ -146,7 +146,9 @@ class TestTrain:
         local = invoke("train", "--data", str(path), "--target", "label", "--json",
                        "--solver", "lbfgs", "--out", str(tmp_path / "local"))  # fmt: skip
         with distributed.LocalCluster(
-            n_workers=1, processes=False, dashboard_address=None
+            n_workers=1,
+            processes=False,
+            dashboard_address=":0",  # any free port: 8787 may be taken
         ) as cluster:
             remote = invoke("train", "--data", str(path), "--target", "label", "--json",
                             "--solver", "lbfgs", "--scheduler", cluster.scheduler_address,

@@ -40,7 +40,7 @@ def rel_diff(a, b):
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with distributed.Client(cluster) as c:
         yield c
@@ -119,6 +119,42 @@ class TestLocalScheduler:
         f_zero = obj.loss(np.zeros(obj.n_params))
         # most of the way from the start to the optimum, after 60 epochs of 16 block updates
         assert f_fit - f_best < 0.02 * (f_zero - f_best)
+
+
+class TestPersist:
+    """``persist`` through Dask's configuration: the estimator's ``fit`` has no such option."""
+
+    @pytest.fixture
+    def persisted(self, monkeypatch):
+        calls = []
+        original = dask.persist
+
+        def record(*args, **kwargs):
+            calls.append(len(args))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(dask, "persist", record)
+        return calls
+
+    @pytest.mark.parametrize(("setting", "expected"), [(None, [3]), (False, []), (True, [3])])
+    def test_config_overrides_auto(self, sync, persisted, setting, expected):
+        X, y = make_data(300)
+        settings = {} if setting is None else {"softgrad.persist": setting}
+        with dask.config.set(settings):
+            clf = SoftmaxClassifier(solver="lbfgs", tol=1e-8).fit(da.from_array(X, chunks=100), y)
+        assert persisted == expected  # tiny data: "auto" persists it
+        ref = SoftmaxClassifier(solver="lbfgs", tol=1e-8).fit(X, y)
+        assert rel_diff(clf.coef_, ref.coef_) < RTOL
+
+    def test_bad_setting_names_the_key_and_the_fix(self, sync):
+        X, y = make_data(60)
+        with (
+            dask.config.set({"softgrad.persist": "yes"}),
+            pytest.raises(
+                ValueError, match=r"'softgrad.persist' must be True, False or 'auto', got 'yes'"
+            ),
+        ):
+            SoftmaxClassifier().fit(da.from_array(X, chunks=30), y)
 
 
 class TestCluster:

@@ -20,14 +20,16 @@ The command-line modules only parse options and print what these return.
 from __future__ import annotations
 
 import contextlib
+import csv
 import importlib.util
+import io
 import json
 import os
 import secrets
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +41,7 @@ from numpy.typing import NDArray
 from softgrad._lib._extras import require
 from softgrad.app._data import DataError, Dataset, read_features_csv
 from softgrad.app._load import load_dataset
+from softgrad.app._prepare import SplitError, import_sklearn, split, standardise
 
 __all__ = [
     "PredictionTable",
@@ -95,91 +98,18 @@ class TrainResult:
 GRADCHECK_ROWS = 20_000
 """The gradient check's sample of training rows (all of them for smaller data)."""
 
-SMALL_TEST_SET = 20
-"""Fewer held-out samples than this get a warning: their accuracy is a rough estimate."""
-
-
-def _split(ds: Dataset, test_size: float, seed: int) -> tuple[list[NDArray[Any]], list[str]]:
-    """Training and held-out parts ``[X_train, X_test, y_train, y_test]``, and warnings.
-
-    Every class is trained on: a class with a single sample goes to the
-    training split (with a warning), the rest is split stratified, and a
-    split that would leave a class out of training is refused.
-    """
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < test_size < 1.0:
-        msg = f"--test-size must be a fraction in (0, 1), got {test_size}"
-        raise TrainingError(msg)
-    labels, counts = np.unique(ds.y, return_counts=True)
-    if len(counts) < 2:
-        msg = f"{ds.source}: the target {ds.target_name!r} holds one class only; need at least 2"
-        raise DataError(msg)
-    notes: list[str] = []
-    single = labels[counts < 2]
-    if len(single):
-        notes.append(
-            f"{len(single)} class(es) of {ds.target_name!r} have a single sample "
-            f"({', '.join(map(str, single.tolist()[:5]))}); it is used for training only"
-        )
-    only_train = np.isin(ds.y, single)
-    # no single-sample class (the usual case): no copy of X before the split's own
-    X, y = (ds.X, ds.y) if not len(single) else (ds.X[~only_train], ds.y[~only_train])
-    n_test = int(np.ceil(test_size * len(y)))
-    n_classes = len(labels) - len(single)
-    stratify = y if n_test >= n_classes and len(y) - n_test >= n_classes else None
-    if stratify is None:
-        notes.append(
-            f"{n_test} held-out samples cannot hold each of the {n_classes} classes: "
-            "the split is not stratified"
-        )
-    try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, random_state=seed, stratify=stratify
-        )
-    except ValueError as exc:
-        msg = f"cannot split {len(ds.y)} samples with --test-size {test_size}: {exc}"
-        raise TrainingError(msg) from None
-    if len(single):
-        X_train = np.concatenate([X_train, ds.X[only_train]])
-        y_train = np.concatenate([y_train, ds.y[only_train]])
-    untrained = sorted(set(labels.tolist()) - set(y_train.tolist()))
-    if untrained:
-        msg = (
-            f"the training split holds no sample of class(es) {untrained}; "
-            "lower --test-size or add data"
-        )
-        raise TrainingError(msg)
-    if len(y_test) < SMALL_TEST_SET:
-        notes.append(
-            f"only {len(y_test)} held-out sample(s): their accuracy is a rough estimate; "
-            "raise --test-size or add data"
-        )
-    return [X_train, X_test, y_train, y_test], notes
-
-
-def _standardise(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
-    """Standardised columns ``Z = (X − μ)/σ``, and ``μ``, ``σ``; no step can overflow.
-
-    Each column is divided by its largest magnitude first, so the variance of
-    a column of values near 1e300 stays in range (squaring them would not);
-    a constant column keeps the scale 1.
-    """
-    scale = np.maximum(X.max(axis=0), -X.min(axis=0))
-    scale[scale == 0] = 1.0
-    Z = X / scale  # the one copy; everything after is in place
-    mean_u = Z.mean(axis=0)
-    Z -= mean_u
-    std_u = np.sqrt(np.einsum("ij,ij->j", Z, Z) / len(Z)) if len(Z) else np.zeros_like(mean_u)
-    std_u[std_u == 0] = 1.0 / scale[std_u == 0]
-    Z /= std_u
-    return Z, mean_u * scale, std_u * scale
-
 
 def require_app_extras(feature: str) -> None:
-    """Check that what training runs need is installed, or name the ``pip install`` line."""
+    """Check that what training runs need is installed, or name the ``pip install`` line.
+
+    Only scikit-learn is imported here (without pandas: :func:`~softgrad.app._prepare.import_sklearn`);
+    matplotlib is imported when the pictures are drawn, after the fit, so its
+    memory is not added to the fit's.
+    """
     for module in ("sklearn", "scipy", "matplotlib"):
-        require(module, "cli", feature=feature)
+        if importlib.util.find_spec(module) is None:
+            require(module, "cli", feature=feature)  # raises, naming the extra
+    import_sklearn()
 
 
 def _run_folder(config: TrainConfig) -> tuple[Path, bool]:
@@ -352,6 +282,17 @@ def train(
     True
     """
     require_app_extras("softgrad train")
+    from softgrad.models._dask_objective import one_blas_thread
+
+    with one_blas_thread:  # the run's products have few classes on one side: see OneBlasThread
+        return _train(config, progress, reading)
+
+
+def _train(
+    config: TrainConfig,
+    progress: Progress | None,
+    reading: Callable[[int, int], Any] | None,
+) -> TrainResult:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import confusion_matrix
 
@@ -362,10 +303,16 @@ def train(
 
     ds = load_dataset(config.data, config.target, encoding=config.encoding, progress=reading)
     final_dir, is_default = _run_folder(config)
-    (X_train, X_test, y_train, y_test), notes = _split(ds, config.test_size, config.seed)
-    ds = Dataset(ds.X[:0], ds.y[:0], ds.feature_names, ds.target_name, ds.source)  # free X
-    # standardise on the training split; constant columns are left unscaled
-    Z_train, mean, std = _standardise(X_train)
+    try:
+        parts = split(ds, config.test_size, config.seed)  # views of ds.X, reordered
+    except SplitError as exc:
+        raise TrainingError(str(exc)) from None
+    X_test, y_train, y_test, notes = parts.X_test, parts.y_train, parts.y_test, parts.notes
+    # standardise the training rows where they are; constant columns are left unscaled
+    Z_train, mean, std = standardise(parts.X_train)
+    n_features = ds.X.shape[1]
+    # the names only: the labels are in the parts (a view of ds.y would keep all of it)
+    ds = Dataset(ds.X[:0], ds.y[:0].copy(), ds.feature_names, ds.target_name, ds.source)
 
     try:
         model = SoftmaxClassifier(
@@ -380,7 +327,10 @@ def train(
         raise TrainingError(str(exc)) from None
     caught: list[str] = []
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as records, _cluster(config.scheduler) as chunks:
+    with (
+        warnings.catch_warnings(record=True) as records,
+        _cluster(config.scheduler) as chunks,
+    ):
         warnings.simplefilter("always", ConvergenceWarning)
         if chunks:  # on the cluster: row blocks of the standardised split
             model.fit(_dask_rows(Z_train, chunks), y_train)
@@ -392,6 +342,7 @@ def train(
 
     y_idx = np.searchsorted(model.classes_, y_train).astype(np.intp)
     check = _gradient_check(model, Z_train, y_idx, config.seed)
+    pred_train = model.predict(Z_train)  # before the fold below, on the standardised rows
 
     # fold the standardisation into the layer: W (x − μ)/σ + b = (W/σ) x + (b − (W/σ) μ)
     W = model.coef_ / std
@@ -401,7 +352,6 @@ def train(
 
     classes = model.classes_
     pred_test = model.predict(X_test)
-    pred_train = model.predict(X_train)
     cm = confusion_matrix(y_test, pred_test, labels=classes)
 
     file_names = {
@@ -417,7 +367,7 @@ def train(
         "target": ds.target_name,
         "n_train": len(y_train),
         "n_test": len(y_test),
-        "n_features": int(X_train.shape[1]),
+        "n_features": int(n_features),
         "classes": classes.tolist(),
         "solver": config.solver,
         "solver_used": model.solver_,
@@ -483,6 +433,8 @@ class PredictionTable:
 
 def _load_model(model_path: str | Path) -> tuple[Any, list[str] | None, str | None]:
     """A saved model, its training feature names (if stored) and its target column's name."""
+    if importlib.util.find_spec("sklearn") is not None:
+        import_sklearn()
     require("sklearn", "cli", feature="softgrad predict")
     from softgrad.models import SoftmaxClassifier
 
@@ -530,22 +482,34 @@ def predict_csv(
     return PredictionTable(header, [list(r) for r in zip(*columns, strict=True)])
 
 
-def _prediction_rows(model: Any, X: NDArray[Any], proba: bool) -> list[list[str]]:
-    """``[prediction, p(class)...]`` cells of each row of ``X``, as :func:`predict_csv` writes them."""
-    labels = [str(v) for v in model.predict(X).tolist()]
+def _csv_text(rows: Iterable[Sequence[str]]) -> str:
+    """``rows`` as CSV lines, as :mod:`csv`'s writer quotes them."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _prediction_text(model: Any, X: NDArray[Any], proba: bool) -> str:
+    """The CSV lines ``prediction[,p(class)...]`` of the rows of ``X``, as :func:`predict_csv` has them.
+
+    Each class's cell is quoted once (its one-cell CSV line) and the lines
+    are joined by NumPy and ``str.join``: no per-cell writer call.
+    """
+    cells = np.array([_csv_text([[str(c)]])[:-1] for c in model.classes_.tolist()], dtype=object)
+    labels = cells[np.searchsorted(model.classes_, model.predict(X))]
     if not proba:
-        return [[v] for v in labels]
-    p = np.char.mod("%.6g", model.predict_proba(X))
-    return [[v, *row] for v, row in zip(labels, p.tolist(), strict=True)]
+        return "".join(f"{v}\n" for v in labels.tolist())
+    p = np.char.mod("%.6g", model.predict_proba(X)).tolist()
+    return "".join(f"{v},{','.join(row)}\n" for v, row in zip(labels.tolist(), p, strict=True))
 
 
 def stream_predictions(
     model_path: str | Path, data_path: str | Path, *, proba: bool = False, encoding: str = "utf-8"
-) -> tuple[list[str], Iterator[list[list[str]]]]:
-    """The header and the prediction rows of a CSV or Parquet file, block by block.
+) -> tuple[list[str], Iterator[str]]:
+    """The header and the prediction lines of a CSV or Parquet file, block by block.
 
-    The same cells as :func:`predict_csv`, but the file is read a block at a
-    time (pyarrow) and each block's rows are yielded before the next is read:
+    The same cells as :func:`predict_csv`, as CSV text, but the file is read a
+    block at a time (pyarrow) and each block's lines are yielded before the next is read:
     memory stays bounded and the first rows come out at once. A CSV file the
     block reader cannot vouch for is handed to the line reader (its errors name
     the line and column), the rows already yielded being skipped.
@@ -563,9 +527,9 @@ def stream_predictions(
     header = ["prediction", *([f"p({c})" for c in model.classes_.tolist()] if proba else [])]
     path = Path(data_path)
 
-    def legacy(skip: int) -> Iterator[list[list[str]]]:
+    def legacy(skip: int) -> Iterator[str]:
         table = predict_csv(model_path, path, proba=proba, encoding=encoding)
-        yield table.rows[skip:]
+        yield _csv_text(table.rows[skip:])
 
     if path.suffix.lower() != ".parquet" and importlib.util.find_spec("pyarrow") is None:
         return header, legacy(0)
@@ -578,11 +542,11 @@ def stream_predictions(
         raise DataError(msg) from None
     features = feature_columns(path, columns, names, int(model.n_features_in_), target)
 
-    def rows() -> Iterator[list[list[str]]]:
+    def rows() -> Iterator[str]:
         done = 0
         try:
             for block in iter_feature_blocks(path, features, None, encoding=encoding):
-                yield _prediction_rows(model, block.X, proba)
+                yield _prediction_text(model, block.X, proba)
                 done += len(block.X)
         except FallBack:
             yield from legacy(done)

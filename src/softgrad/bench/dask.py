@@ -10,14 +10,31 @@
     around each) and, for ``predict``, the time of its first output line.
     With ``--before-src`` (a checkout's ``src``, e.g. main's) the same
     commands run on that code too, side by side.
+``threads``
+    The time per pass of a fit of ``--threads-rows`` x ``--cluster-features``
+    float64 rows held in memory as a Dask array, with and without one BLAS
+    thread per block task (``OneBlasThread``), side by side: on Dask's local
+    threaded scheduler, on a 2-worker ``LocalCluster`` of threads
+    (``processes=False``) and of worker processes (whose environment already
+    asks for one BLAS thread, so both rows should match).
 ``cluster``
     A 2-worker ``LocalCluster`` (worker processes, ``--worker-memory`` each)
     fits ``--cluster-rows`` x ``--cluster-features`` float32 rows that Dask
     generates lazily, about twice the workers' memory: X is not persisted, so
     every pass regenerates it block by block. Records the time per pass, the
     workers' peak RSS, whether a worker was restarted, and the in-memory fit
-    of a tenth of the rows for the time per pass. The issue's full size is
-    ``--cluster-rows 20000000 --cluster-features 100 --worker-memory 3GB``.
+    of a tenth of the rows for the time per pass. The issue's full size
+    (8 GB, 80 blocks of 100 MB; X is streamed, as it exceeds half of the
+    workers' 6 GB)::
+
+        softgrad bench dask -- --parts cluster --cluster-rows 20000000 \
+            --cluster-features 100 --worker-memory 3GB --max-iter 3 --chunk-rows 250000
+
+    ran to the end on 2 shared cores (2026-12-01, load 8-12): 5.5 passes of
+    223 s, workers' peak RSS 830 MB each, no worker restarted. Most of a pass
+    is generating the numbers again (per 250,000-row block, measured alone:
+    0.6-0.8 s to generate, 0.12 s for its loss and gradient), which the
+    in-memory fit of a tenth (6.2 s per pass) does not do.
 
 Timings are wall-clock on whatever else the machine is doing: read them with
 the load average printed beside them, and the before/after ratio.
@@ -39,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main", "run_cluster", "run_files", "write_csv"]
+__all__ = ["main", "run_cluster", "run_files", "run_threads", "write_csv"]
 
 GOALS = {"train": (10.0, 400.0), "predict": (8.0, 300.0)}  # seconds, peak MB
 N_FEATURES, N_CLASSES = 20, 4
@@ -182,7 +199,7 @@ def run_cluster(
     result: dict[str, Any] = {"rows": rows, "features": features, "gb": X.nbytes / 1e9}
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, memory_limit=worker_memory, dashboard_address=None
+            n_workers=2, threads_per_worker=1, memory_limit=worker_memory, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -221,10 +238,66 @@ def run_cluster(
     return result
 
 
+def _per_pass(X: Any, y: Any, max_iter: int) -> float:
+    from softgrad import SoftmaxClassifier
+
+    start = time.perf_counter()
+    clf = _fit_quietly(SoftmaxClassifier(solver="lbfgs", max_iter=max_iter, tol=1e-12), X, y)
+    return (time.perf_counter() - start) / float(clf.fit_stats_["data_passes"] + 1)
+
+
+def run_threads(
+    *, rows: int, features: int, chunk_rows: int, max_iter: int, out: Callable[[str], Any] = print
+) -> dict[str, Any]:
+    """Seconds per pass with and without one BLAS thread per block task, per scheduler."""
+    import contextlib
+
+    from softgrad._lib._extras import require
+    from softgrad.models import _dask_objective
+
+    da = require("dask.array", "dask", feature="softgrad bench dask")
+    distributed = require("distributed", "dask", feature="softgrad bench dask")
+    rng = np.random.default_rng(0)
+    Xm = rng.standard_normal((rows, features))
+    ym = np.argmax(Xm @ rng.standard_normal((features, N_CLASSES)), axis=1)
+    X, y = da.from_array(Xm, chunks=(chunk_rows, features)), da.from_array(ym, chunks=chunk_rows)
+    limiter = _dask_objective.one_blas_thread
+    setups: dict[str, Callable[[], Any]] = {
+        "threaded scheduler": contextlib.nullcontext,
+        "LocalCluster(processes=False), 2 x 2 threads": lambda: distributed.Client(
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=":0"
+        ),
+        "LocalCluster, 2 worker processes x 2 threads": lambda: distributed.Client(
+            n_workers=2, threads_per_worker=2, dashboard_address=":0"
+        ),
+    }
+    result: dict[str, Any] = {"rows": rows, "features": features}
+    for name, setup in setups.items():
+        with setup():
+            _per_pass(X, y, 1)  # warm-up: imports, the workers' first tasks
+            times: dict[str, float] = {}
+            # alternated twice, the faster of each kept: the machine's load drifts
+            for label, context in 2 * (("one BLAS thread", limiter), ("BLAS default", None)):
+                _dask_objective.one_blas_thread = context or contextlib.nullcontext()  # type: ignore[assignment]
+                try:
+                    seconds = _per_pass(X, y, max_iter)
+                finally:
+                    _dask_objective.one_blas_thread = limiter
+                times[label] = min(seconds, times.get(label, np.inf))
+        result[name] = times
+        out(
+            f"{name}: {times['one BLAS thread']:.3f} s per pass with one BLAS thread per task, "
+            f"{times['BLAS default']:.3f} s without ({times['BLAS default'] / times['one BLAS thread']:.1f}x; "
+            f"load {load_average()})"
+        )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """``softgrad bench dask -- [options]``; see the module docstring."""
     p = argparse.ArgumentParser(prog="softgrad bench dask", description=__doc__.split("\n")[0])
-    p.add_argument("--parts", default="files,cluster", help="files, cluster or both")
+    p.add_argument("--parts", default="files,cluster", help="files, threads, cluster (commas)")
+    p.add_argument("--threads-rows", type=int, default=1_000_000)
     p.add_argument("--rows", type=int, default=1_000_000, help="CSV rows (default: the issue's)")
     p.add_argument("--before-src", help="a checkout's src folder to compare with (e.g. main's)")
     p.add_argument("--cluster-rows", type=int, default=2_000_000)
@@ -249,13 +322,16 @@ def main(argv: list[str] | None = None) -> int:
         results["files"] = run_files(
             rows=args.rows, before_src=args.before_src, blas_threads=args.blas_threads
         )
+    sizes = {
+        "features": args.cluster_features,
+        "chunk_rows": args.chunk_rows,
+        "max_iter": args.max_iter,
+    }
+    if "threads" in parts:
+        results["threads"] = run_threads(rows=args.threads_rows, **sizes)
     if "cluster" in parts:
         results["cluster"] = run_cluster(
-            rows=args.cluster_rows,
-            features=args.cluster_features,
-            worker_memory=args.worker_memory,
-            max_iter=args.max_iter,
-            chunk_rows=args.chunk_rows,
+            rows=args.cluster_rows, worker_memory=args.worker_memory, **sizes
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -41,8 +41,8 @@ def predict(model: str, data: str, proba: bool, encoding: str) -> None:
     try:
         header, blocks = stream_predictions(model, data, proba=proba, encoding=encoding)
         writer.writerow(header)
-        for rows in blocks:
-            writer.writerows(rows)
+        for lines in blocks:
+            sys.stdout.write(lines)
             sys.stdout.flush()
     except (ValueError, OSError) as exc:  # ModelFileError and DataError are ValueErrors
         if isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ENOSPC):

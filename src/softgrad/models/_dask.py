@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from softgrad._delegation import log_softmax, softmax
 from softgrad._lib._extras import require
-from softgrad.models._dask_objective import BlockBatches, DaskObjective
+from softgrad.models._dask_objective import BlockBatches, DaskObjective, one_blas_thread
 from softgrad.models._solvers import (
     Result,
     StochasticState,
@@ -121,7 +121,19 @@ def _client() -> Any:
         return None
 
 
+PERSIST_CONFIG = "softgrad.persist"
+"""The Dask configuration key that sets ``persist`` for ``SoftmaxClassifier.fit``."""
+
+
 def _should_persist(X: Any, persist: Persist) -> bool:
+    if persist == "auto":
+        persist = require("dask", "dask", feature=FEATURE).config.get(PERSIST_CONFIG, "auto")
+    if persist not in (True, False, "auto"):
+        msg = (
+            f"dask.config {PERSIST_CONFIG!r} must be True, False or 'auto', got {persist!r}; "
+            f"e.g. dask.config.set({{{PERSIST_CONFIG!r}: False}})"
+        )
+        raise ValueError(msg)
     if persist != "auto":
         return bool(persist)
     client = _client()
@@ -182,6 +194,10 @@ def fit(est: Any, X: Any, y: Any, sample_weight: Any = None, *, persist: Persist
         Keep ``X`` in (worker) memory between passes: ``"auto"`` when it takes
         at most half of the workers' memory limits (of this machine's memory
         without a client), else it is re-read at every pass.
+        ``SoftmaxClassifier.fit`` passes ``"auto"``; Dask's configuration key
+        ``"softgrad.persist"`` (:data:`PERSIST_CONFIG`) overrides it:
+        ``with dask.config.set({"softgrad.persist": False}): clf.fit(X, y)``
+        streams ``X`` from its source even when it would fit.
 
     Examples
     --------
@@ -320,7 +336,8 @@ def _not_converged(est: Any, res: Result) -> str:
 
 
 def _block_logits(X: Any, W: Any, b: Any) -> Any:
-    return X @ W.T.astype(X.dtype, copy=False) + b.astype(X.dtype, copy=False)
+    with one_blas_thread:  # a skinny product, maybe beside other tasks in this process
+        return X @ W.T.astype(X.dtype, copy=False) + b.astype(X.dtype, copy=False)
 
 
 def _block_predict(X: Any, W: Any, b: Any, classes: Any) -> Any:
