@@ -44,6 +44,7 @@ from softgrad.kernels._rows import (
     POSINF,
     RED,
     count_posinf,
+    kept,
     kind_of,
     log_total,
     lse_value,
@@ -117,10 +118,7 @@ def _write_exp(x, mask, m, scale, out, i, lo, hi):
     ninf = x.dtype.type(-np.inf)
     xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
     for j in range(xs.shape[0]):
-        v = xs[j]
-        if mask is not None:
-            v = v if ms[j] else ninf
-        os[j] = fast_exp(v - m) * scale
+        os[j] = fast_exp(kept(xs, ms, j, ninf) - m) * scale
 
 
 @njit(fastmath=EW, cache=True)
@@ -340,9 +338,7 @@ def _dot(s, g, mask, mode, i, lo, hi):
     acc = zero
     ss, gs, ms = span(s, i, lo, hi), span(g, i, lo, hi), span(mask, i, lo, hi)
     for j in range(ss.shape[0]):
-        gj = gs[j]
-        if mask is not None:
-            gj = gj if ms[j] else zero
+        gj = kept(gs, ms, j, zero)
         if mode == LOG_SOFTMAX_VJP_OF_LOG:
             gj = gj if ss[j] != -np.inf else zero
         acc += gj * ss[j] if mode == SOFTMAX_VJP else gj
