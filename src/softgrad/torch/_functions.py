@@ -187,7 +187,17 @@ def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) ->
     >>> x.grad  # δ_1j − S_j, and 0 at the −inf entry
     tensor([ 0.5000, -0.5000,  0.0000])
     """
-    return _along_axis(_softmax.log_softmax, _ops.log_softmax, x, axis, where)
+    return _along_axis(_softmax.log_softmax, _log_softmax_op, x, axis, where)
+
+
+def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
+    """The log_softmax operator: with :math:`S` kept for an ``exp``-free backward when
+    ``z`` needs a gradient, without it (one write less) otherwise."""
+    if torch.is_grad_enabled() and z.requires_grad:
+        log_s: Tensor = _ops.log_softmax_and_s(z, axis, mask)[0]
+        return log_s
+    out: Tensor = _ops.log_softmax(z, axis, mask)
+    return out
 
 
 def logsumexp(

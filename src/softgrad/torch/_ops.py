@@ -50,7 +50,9 @@ from softgrad.kernels import _dispatch
 __all__ = [
     "cross_entropy",
     "log_softmax",
+    "log_softmax_and_s",
     "log_softmax_vjp",
+    "log_softmax_vjp_of_s",
     "logsumexp",
     "softmax",
     "softmax_vjp",
@@ -228,6 +230,100 @@ def _log_softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tenso
 
 
 log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_softmax_vjp_setup)
+
+
+# --- log_softmax for a backward without exp --------------------------------
+
+
+@torch.library.custom_op("softgrad::log_softmax_and_s", mutates_args=())
+def log_softmax_and_s(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
+    r"""(:math:`\log S`, :math:`S` with −1 at the excluded entries) along ``dim``.
+
+    The log_softmax of a tensor whose gradient is wanted: the kernel keeps the
+    exponentials its sum computes as :math:`S` (one more write), so the backward
+    :math:`g - S \sum g` takes no ``exp`` and saves :math:`S` instead of
+    :math:`\log S` (the same memory).
+    """
+    if use_kernels(x):
+        both = _dispatch.log_softmax_and_s(_np(x), dim, where=_np(where))
+        if both is not None:
+            return _from_np(both[0]), _from_np(both[1])
+        log_s = _from_np(_dispatch.log_softmax(_np(x), dim, where=_np(where)))
+    else:
+        log_s = _softmax.log_softmax(x, dim, where=where)
+    minus_one = torch.full((), -1.0, dtype=log_s.dtype, device=log_s.device)
+    return log_s, torch.where(log_s == -math.inf, minus_one, torch.exp(log_s))
+
+
+@log_softmax_and_s.register_fake
+def _(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(x), torch.empty_like(x)
+
+
+def _kept_s(s: Tensor) -> tuple[Tensor, Tensor]:
+    """(the entries of ``s`` that are not excluded, ``s`` with 0 at the excluded ones)."""
+    keep = ~(s < 0)  # NaN rows are kept: their gradient is NaN
+    return keep, _keep_only(s, keep)
+
+
+def _log_softmax_and_s_setup(
+    ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]
+) -> None:
+    ctx.dim = inputs[1]
+    ctx.set_materialize_grads(False)  # S is internal: its gradient is None unless differentiated
+    ctx.save_for_backward(output[1])
+
+
+def _log_softmax_and_s_backward(
+    ctx: Any, g: Tensor | None, g_s: Tensor | None
+) -> tuple[Tensor | None, None, None]:
+    (s,) = ctx.saved_tensors
+    dx = None if g is None else log_softmax_vjp_of_s(s, g, ctx.dim)
+    if g_s is not None:  # S used by a double backward: its own VJP, on the kept entries
+        keep, s_kept = _kept_s(s)
+        ds = softmax_vjp(s_kept, g_s, ctx.dim, keep)
+        dx = ds if dx is None else dx + ds
+    return dx, None, None
+
+
+log_softmax_and_s.register_autograd(
+    _log_softmax_and_s_backward, setup_context=_log_softmax_and_s_setup
+)
+
+
+@_shaped_like_first
+@torch.library.custom_op("softgrad::log_softmax_vjp_of_s", mutates_args=())
+def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
+    r""":math:`g - S \sum g` from :math:`S` with −1 at excluded entries (0 there)."""
+    if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
+        out = _dispatch.log_softmax_vjp_of_s(_np(s), _np(g), dim)
+        if out is not None:
+            return _from_np(out)
+    keep, s_kept = _kept_s(s)
+    ref: Tensor = _derivatives.log_softmax_vjp(s_kept, g, dim, where=keep)
+    return ref
+
+
+def _vjp_of_s_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    s, g, ctx.dim = inputs
+    ctx.save_for_backward(s, g)
+
+
+def _vjp_of_s_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂S = −h ⊙ Σ_keep g
+    s, g = ctx.saved_tensors
+    dim: int = ctx.dim
+    keep, s_kept = _kept_s(s)
+    h = _keep_only(h, keep)
+    ds = dg = None
+    if ctx.needs_input_grad[1]:
+        dg = _keep_only(h - (h * s_kept).sum(dim, keepdim=True), keep)
+    if ctx.needs_input_grad[0]:
+        ds = -h * _keep_only(g, keep).sum(dim, keepdim=True)
+    return ds, dg, None
+
+
+log_softmax_vjp_of_s.register_autograd(_vjp_of_s_backward, setup_context=_vjp_of_s_setup)
 
 
 # --- logsumexp -------------------------------------------------------------
