@@ -45,6 +45,20 @@ class TestGradcheck:
         m = torch.tensor([[True, False, True, True, False]] * 3)
         _check(lambda x: torch.where(m, sgt.log_softmax(x, where=m), 0.0), _x())
 
+    def test_log_softmax_keeping_s_below_the_kernel_size(self) -> None:
+        # default policy, a small tensor: the S-keeping op (CPU, whole rows) computes
+        # in torch operations; its backward and double backward are closed forms too
+        m = torch.tensor([[True, False, True, True, False]] * 3)
+        x = _x()
+        x.data[0, 2] = -float("inf")
+        assert kernels.current_policy().min_size > x.numel()
+        _check(lambda x: torch.where(m, sgt.log_softmax(x, where=m), 0.0), _x())
+        out = sgt.log_softmax(x, where=m)
+        assert "log_softmax_and_s" in out.grad_fn.name()
+        (g,) = torch.autograd.grad(torch.where(m, out, 0.0).sum(), x)
+        assert g[~m].eq(0).all()
+        assert g[0, 2].item() == 0.0  # a -inf logit: excluded, no gradient
+
     def test_logsumexp(self, path: str) -> None:
         _check(lambda x: sgt.logsumexp(x, axis=0), _x())
 
