@@ -71,7 +71,8 @@ __all__ = [
 
 # forward modes
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
-# vjp modes (the last takes log S in place of S: the output log_softmax saves)
+# vjp modes (2 takes log S in place of S: the output log_softmax saves; 3 takes S with
+# -1 at excluded entries: what log_softmax keeps in s_out)
 SOFTMAX_VJP, LOG_SOFTMAX_VJP, LOG_SOFTMAX_VJP_OF_LOG, LOG_SOFTMAX_VJP_OF_S = 0, 1, 2, 3
 
 SPLIT_BELOW_ROWS = 4
@@ -408,7 +409,9 @@ def _vjp_rows(s, g, mask, out, opts):
     r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
     (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0);
     mode 2 is log_softmax_vjp with :math:`\log S` in ``s`` (its −inf entries excluded),
-    so that the backward of log_softmax needs no :math:`S` array nor mask.
+    so that the backward of log_softmax needs no :math:`S` array nor mask; mode 3 is
+    log_softmax_vjp from the :math:`S` that ``s_out`` of :func:`_forward_rows` holds
+    (entries below 0 excluded): no ``exp``.
 
     ``opts`` is a :class:`RowOptions`; rows longer than ``opts.chunk`` are split
     into chunks whose partial dot products are added per row.

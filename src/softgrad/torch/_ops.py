@@ -22,7 +22,11 @@ Design notes (they hold for every operator here):
     :math:`h \odot (g - \langle g, S\rangle) - g\,\langle h, S\rangle` for :math:`S`;
   - log_softmax saves :math:`\log S`: :math:`\bar z = g - S \sum g` (0 where
     :math:`\log S = -\infty`, i.e. at excluded entries), one kernel pass that
-    exponentiates :math:`\log S` as it goes;
+    exponentiates :math:`\log S` as it goes; when the input needs a gradient
+    and the kernel holds whole rows, ``log_softmax_and_s`` saves :math:`S`
+    instead (−1 at excluded entries), kept from the exponentials the forward
+    sums, so the backward takes no ``exp`` (same saved memory, one more write
+    in the forward);
   - logsumexp's backward is :math:`g\,S`, with :math:`S` from the softmax op;
   - cross-entropy computes its gradient in the forward pass (one fused
     kernel pass, like PyTorch's fused loss) and saves it; the backward
