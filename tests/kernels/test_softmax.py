@@ -244,10 +244,23 @@ class TestVJP:
 _PATH_IDS = ["serial", "parallel-whole-rows", "parallel-chunks-of-2"]
 
 
-@pytest.mark.parametrize("rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"])
-@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS)
+def every_row_path(test: Any) -> Any:
+    """Run ``test`` on each (serial | parallel whole rows | parallel chunks) x dtype x
+    mask path, with rows walked in chunks within a thread (6) or split across threads (3)."""
+    marks = [
+        pytest.mark.parametrize(
+            "rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"]
+        ),
+        pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"]),
+        pytest.mark.parametrize("dtype", DTYPES),
+        pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS),
+    ]
+    for mark in reversed(marks):  # as a stack of decorators: ids path-dtype-mask-rows
+        test = mark(test)
+    return test
+
+
+@every_row_path
 def test_every_forward_and_vjp_path_matches_reference(
     path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
 ) -> None:
@@ -281,10 +294,7 @@ def test_every_forward_and_vjp_path_matches_reference(
     assert (calls["vjp_rows"], calls["vjp_rows_serial"]) == (2, 2 * serial)
 
 
-@pytest.mark.parametrize("rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"])
-@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS)
+@every_row_path
 def test_every_log_softmax_with_s_path_matches_reference(
     path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
 ) -> None:

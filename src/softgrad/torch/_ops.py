@@ -213,27 +213,38 @@ def _log_softmax_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
 log_softmax.register_autograd(_log_softmax_backward, setup_context=_log_softmax_setup)
 
 
-def _log_softmax_vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-    log_s, g, ctx.dim = inputs
-    ctx.save_for_backward(log_s, g)
+def _vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    saved, g, ctx.dim = inputs
+    ctx.save_for_backward(saved, g)
 
 
-def _log_softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-    # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂log S = −h ⊙ S Σ_keep g
-    log_s, g = ctx.saved_tensors
+def _vjp_grads(ctx: Any, h: Tensor, of_log: bool) -> tuple[Tensor | None, Tensor | None, None]:
+    r"""Backward of a log_softmax VJP op saved from :math:`\log S` (``of_log``) or from
+    :math:`S` with −1 at excluded entries.
+
+    out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂S = −h ⊙ Σ_keep g,
+    and ∂/∂log S = S ⊙ ∂/∂S.
+    """
+    saved, g = ctx.saved_tensors
     dim: int = ctx.dim
-    keep = log_s != -math.inf
-    s = torch.exp(log_s)
+    if of_log:
+        keep, s = saved != -math.inf, torch.exp(saved)
+    else:
+        keep, s = _kept_s(saved)
     h = _keep_only(h, keep)
-    dlog_s = dg = None
+    dsaved = dg = None
     if ctx.needs_input_grad[1]:
         dg = _keep_only(h - (h * s).sum(dim, keepdim=True), keep)
     if ctx.needs_input_grad[0]:
-        dlog_s = -h * s * _keep_only(g, keep).sum(dim, keepdim=True)
-    return dlog_s, dg, None
+        dsaved = -h * _keep_only(g, keep).sum(dim, keepdim=True)
+        if of_log:
+            dsaved = dsaved * s
+    return dsaved, dg, None
 
 
-log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_softmax_vjp_setup)
+log_softmax_vjp.register_autograd(
+    lambda ctx, h: _vjp_grads(ctx, h, of_log=True), setup_context=_vjp_setup
+)
 
 
 # --- log_softmax for a backward without exp --------------------------------
@@ -308,26 +319,9 @@ def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
     return ref
 
 
-def _vjp_of_s_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-    s, g, ctx.dim = inputs
-    ctx.save_for_backward(s, g)
-
-
-def _vjp_of_s_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-    # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂S = −h ⊙ Σ_keep g
-    s, g = ctx.saved_tensors
-    dim: int = ctx.dim
-    keep, s_kept = _kept_s(s)
-    h = _keep_only(h, keep)
-    ds = dg = None
-    if ctx.needs_input_grad[1]:
-        dg = _keep_only(h - (h * s_kept).sum(dim, keepdim=True), keep)
-    if ctx.needs_input_grad[0]:
-        ds = -h * _keep_only(g, keep).sum(dim, keepdim=True)
-    return ds, dg, None
-
-
-log_softmax_vjp_of_s.register_autograd(_vjp_of_s_backward, setup_context=_vjp_of_s_setup)
+log_softmax_vjp_of_s.register_autograd(
+    lambda ctx, h: _vjp_grads(ctx, h, of_log=False), setup_context=_vjp_setup
+)
 
 
 # --- logsumexp -------------------------------------------------------------
