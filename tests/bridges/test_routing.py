@@ -89,7 +89,7 @@ class TestTorch:
         with pytest.raises(TypeError, match=r"weight is a numpy array but logits is a torch"):
             sg.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), weight=np.ones(3))
 
-    def test_cross_entropy_and_grad_of_tensors_keeps_the_reference(self) -> None:
+    def test_cross_entropy_and_grad_of_tensors_equals_numpy(self) -> None:
         torch = self.torch
         z = torch.randn(3, 4, dtype=torch.float64)
         y = torch.tensor([0, 3, 1])
@@ -97,6 +97,36 @@ class TestTorch:
         want_loss, want_grad = sg.cross_entropy_and_grad(z.numpy(), y.numpy())
         np.testing.assert_allclose(float(loss), want_loss, rtol=1e-12)
         np.testing.assert_allclose(grad.numpy(), want_grad, rtol=1e-12)
+        from softgrad.torch import cross_entropy_and_grad as bridge
+
+        bridged_loss, bridged_grad = bridge(z, y)
+        np.testing.assert_allclose(float(bridged_loss), want_loss, rtol=1e-12)
+        np.testing.assert_allclose(bridged_grad.numpy(), want_grad, rtol=1e-12)
+
+    @pytest.mark.xfail(
+        reason="needs the _delegation.cross_entropy_and_grad line that routes torch tensors "
+        "to softgrad.torch (kern3 report); remove this marker with it",
+        strict=True,
+    )
+    def test_cross_entropy_and_grad_routes_to_the_bridge(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import softgrad.torch as sgt
+
+        torch = self.torch
+        calls: list[int] = []
+        original = sgt.cross_entropy_and_grad
+
+        def spy(*args: Any, **kw: Any) -> Any:
+            calls.append(1)
+            return original(*args, **kw)
+
+        monkeypatch.setattr(sgt, "cross_entropy_and_grad", spy)
+        z = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+        loss, grad = sg.cross_entropy_and_grad(z, torch.tensor([0, 3, 1]), label_smoothing=0.1)
+        assert calls == [1]
+        assert not loss.requires_grad  # the bridge records no graph
+        assert not grad.requires_grad
 
 
 def test_numpy_stays_numpy() -> None:

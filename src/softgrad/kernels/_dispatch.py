@@ -100,8 +100,11 @@ def _rows_call(
     return k, ax, mask[0]
 
 
-def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
-    """Run the forward kernel; ``None`` when the reference should handle the call."""
+def _forward(x: Any, axis: int, where: Any, mode: int, with_s: bool = False) -> Any:
+    """Run the forward kernel; ``None`` when the reference should handle the call.
+
+    ``with_s`` (log_softmax): the result is ``(log S, S)``, ``S`` −1 at excluded entries.
+    """
     policy = _kernels.current_policy()
     if (ready := _rows_call(policy, (x,), axis, where)) is None:
         return None
@@ -109,11 +112,14 @@ def _forward(x: Any, axis: int, where: Any, mode: int) -> Any:
     x2, moved = _to_rows(x, ax)
     rows, n = x2.shape
     out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
+    s_out = np.empty_like(x2) if with_s else None
     lse = np.empty(rows, dtype=x.dtype)
     run = _variant(k, "forward_rows", x2.size, policy)
-    run(x2, mask, out, lse, k.RowOptions(mode, chunk(rows, n, policy)))
+    run(x2, mask, out, s_out, lse, k.RowOptions(mode, chunk(rows, n, policy)))
     if mode == k.LOGSUMEXP:
         return lse.reshape(moved[:-1]), ax
+    if s_out is not None:
+        return _from_rows(out, moved, ax), _from_rows(s_out, moved, ax)
     return _from_rows(out, moved, ax)
 
 
@@ -136,6 +142,13 @@ def softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
 def log_softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
     """:func:`softgrad.log_softmax` for NumPy input."""
     return row_function("log_softmax", 1, x, axis, where)
+
+
+def log_softmax_and_s(x: Any, axis: int = -1, *, where: Any = None) -> tuple[Any, Any] | None:
+    r"""(:math:`\log S`, :math:`S` with −1 at the excluded entries) by one kernel pass;
+    ``None`` when the kernel does not apply (what a backward without ``exp`` saves)."""
+    res: tuple[Any, Any] | None = _forward(x, axis, where, 1, with_s=True)
+    return res
 
 
 def logsumexp(x: Any, axis: int = -1, *, where: Any = None, keepdims: bool = False) -> Any:
@@ -166,6 +179,12 @@ def log_softmax_vjp(s: Any, g: Any, axis: int = -1, *, where: Any = None) -> Any
     """:func:`softgrad.log_softmax_vjp` for NumPy input."""
     out = _vjp(s, g, axis, where, 1)
     return _derivatives.log_softmax_vjp(s, g, axis, where=where) if out is None else out
+
+
+def log_softmax_vjp_of_s(s: Any, g: Any, axis: int = -1) -> Any:
+    r""":math:`g - S \sum g` (0 where ``s`` < 0) from the :math:`S` of
+    :func:`log_softmax_and_s`, by the kernel; ``None`` when it does not apply."""
+    return _vjp(s, g, axis, None, 3)
 
 
 def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, Any] | None:

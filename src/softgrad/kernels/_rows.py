@@ -90,6 +90,19 @@ def _span(a, i, lo, hi):
     return lambda a, i, lo, hi: a[i, lo:hi]
 
 
+def kept(vs, ms, j, fill):
+    """``vs[j]``, or ``fill`` where the mask span ``ms`` excludes entry ``j`` (``ms`` ``None``:
+    every entry kept, and no test compiled)."""
+    return vs[j] if ms is None or ms[j] else fill
+
+
+@overload(kept)
+def _kept(vs, ms, j, fill):
+    if isinstance(ms, types.NoneType):
+        return lambda vs, ms, j, fill: vs[j]
+    return lambda vs, ms, j, fill: vs[j] if ms[j] else fill
+
+
 @njit(fastmath=RED, cache=True)
 def row_max(x, mask, i, lo, hi):
     """Max over the included entries of ``x[i, lo:hi]``; NaN if one is NaN, −inf if none."""
@@ -97,10 +110,7 @@ def row_max(x, mask, i, lo, hi):
     mx = ninf
     xs, ms = span(x, i, lo, hi), span(mask, i, lo, hi)
     for j in range(xs.shape[0]):
-        v = xs[j]
-        if mask is not None:
-            v = v if ms[j] else ninf
-        mx = fmax(mx, v)
+        mx = fmax(mx, kept(xs, ms, j, ninf))
     return mx
 
 
@@ -133,10 +143,7 @@ def sum_exp(x, mask, m, out, i, lo, hi):
     r = zero
     xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
     for j in range(xs.shape[0]):
-        v = xs[j]
-        if mask is not None:
-            v = v if ms[j] else ninf
-        z = v - m
+        z = kept(xs, ms, j, ninf) - m
         e = fast_exp(z)
         if out is not None:
             os[j] = e

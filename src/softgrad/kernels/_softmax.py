@@ -44,6 +44,7 @@ from softgrad.kernels._rows import (
     POSINF,
     RED,
     count_posinf,
+    kept,
     kind_of,
     log_total,
     lse_value,
@@ -58,6 +59,7 @@ __all__ = [
     "LOG_SOFTMAX",
     "LOG_SOFTMAX_VJP",
     "LOG_SOFTMAX_VJP_OF_LOG",
+    "LOG_SOFTMAX_VJP_OF_S",
     "SOFTMAX",
     "SOFTMAX_VJP",
     "RowOptions",
@@ -69,8 +71,9 @@ __all__ = [
 
 # forward modes
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
-# vjp modes (the last takes log S in place of S: the output log_softmax saves)
-SOFTMAX_VJP, LOG_SOFTMAX_VJP, LOG_SOFTMAX_VJP_OF_LOG = 0, 1, 2
+# vjp modes (2 takes log S in place of S: the output log_softmax saves; 3 takes S with
+# -1 at excluded entries: what log_softmax keeps in s_out)
+SOFTMAX_VJP, LOG_SOFTMAX_VJP, LOG_SOFTMAX_VJP_OF_LOG, LOG_SOFTMAX_VJP_OF_S = 0, 1, 2, 3
 
 SPLIT_BELOW_ROWS = 4
 """Long rows are split across threads only when there are fewer rows than this; from
@@ -117,10 +120,7 @@ def _write_exp(x, mask, m, scale, out, i, lo, hi):
     ninf = x.dtype.type(-np.inf)
     xs, ms, os = span(x, i, lo, hi), span(mask, i, lo, hi), span(out, i, lo, hi)
     for j in range(xs.shape[0]):
-        v = xs[j]
-        if mask is not None:
-            v = v if ms[j] else ninf
-        os[j] = fast_exp(v - m) * scale
+        os[j] = fast_exp(kept(xs, ms, j, ninf) - m) * scale
 
 
 @njit(fastmath=EW, cache=True)
@@ -143,6 +143,22 @@ def _write_special(x, mask, mode, kind, cnt, out, i, lo, hi):
             if mask is not None:
                 inc = inc and mask[i, j]
             out[i, j] = hit if inc else miss
+
+
+@njit(fastmath=EW, cache=True)
+def _write_s(log_s, s_out, inv, i, lo, hi):
+    r""":math:`S` beside :math:`\log S` over a span, −1 where :math:`\log S = -\infty`
+    (excluded entries, which get no gradient): ``s_out`` holds :math:`e^{x_j - m}`,
+    scaled by ``inv`` (:math:`1/\Sigma`); ``inv`` NaN: :math:`e^{\log S}` instead."""
+    ls, ss = span(log_s, i, lo, hi), span(s_out, i, lo, hi)
+    ninf = log_s.dtype.type(-np.inf)
+    minus_one = log_s.dtype.type(-1.0)
+    if inv == inv:  # noqa: PLR0124 - not NaN
+        for j in range(ls.shape[0]):
+            ss[j] = minus_one if ls[j] == ninf else ss[j] * inv
+    else:
+        for j in range(ls.shape[0]):
+            ss[j] = minus_one if ls[j] == ninf else fast_exp(ls[j])
 
 
 @njit(fastmath=EW, cache=True)
@@ -173,13 +189,17 @@ def _forward_row(x, mask, mode, out, i):
 
 
 @njit(fastmath=EW, cache=True)
-def _forward_block(x, mask, mode, out, lse, lo, hi):
+def _forward_block(x, mask, mode, out, s_out, lse, lo, hi):
     """Rows ``lo:hi``: :func:`_forward_row`, the logarithms of the block taken back to back.
 
     A libm call in the middle of each row stalls the row's SIMD loops (one
     ``log1p`` costs about as much as a 128-entry row), so log_softmax and
     logsumexp first reduce every row of the block to (max, t, r), then take
     the logarithms in one loop, then write the rows (still in cache).
+
+    With ``s_out`` (log_softmax only), the exponentials the sum computes are
+    kept there and become :math:`S` (−1 at excluded entries) while the row is
+    in cache: the backward then needs no ``exp`` (:func:`_write_s`).
     """
     if mode == SOFTMAX:
         for i in range(lo, hi):
@@ -195,18 +215,25 @@ def _forward_block(x, mask, mode, out, lse, lo, hi):
         mx = row_max(x, mask, lo + k, 0, n)
         ms[k] = mx
         if kind_of(mx) == NORMAL:
-            ts[k], rs[k] = sum_exp(x, mask, mx, None, lo + k, 0, n)
+            ts[k], rs[k] = sum_exp(x, mask, mx, s_out, lo + k, 0, n)
+    inv = np.ones(nb if s_out is not None else 0, dtype=x.dtype)
     for k in range(nb):
         if ts[k] > F(0.0):
+            if s_out is not None:
+                inv[k] = F(1.0) / (ts[k] + rs[k])
             rs[k] = log_total(ts[k], rs[k])
     for k in range(nb):
         i = lo + k
         mx = ms[k]
         if kind_of(mx) != NORMAL:
             lse[i] = _forward_row(x, mask, mode, out, i)
+            if s_out is not None:
+                _write_s(out, s_out, F(np.nan), i, 0, n)
             continue
         if mode != LOGSUMEXP:
             _write_normal(x, mask, mode, mx, rs[k], F(0.0), out, i, 0, n)
+        if s_out is not None:
+            _write_s(out, s_out, inv[k], i, 0, n)
         lse[i] = mx + rs[k]
 
 
@@ -268,7 +295,7 @@ def _write_span(x, mask, mode, m, lt, inv, cnt, out, i, lo, chunk):
 
 
 @njit(fastmath=EW, cache=True)
-def _long_row(x, mask, mode, out, lse, i, chunk, nch):
+def _long_row(x, mask, mode, out, s_out, lse, i, chunk, nch):
     """One long row in the calling thread: pass A over its chunks, combine, pass B."""
     pm = np.empty(nch, dtype=x.dtype)
     pt = np.empty(nch, dtype=x.dtype)
@@ -280,9 +307,13 @@ def _long_row(x, mask, mode, out, lse, i, chunk, nch):
         return
     for c in range(nch):
         _write_span(x, mask, mode, m, lt, inv, cnt, out, i, c * chunk, chunk)
+        if s_out is not None:
+            _write_s(
+                out, s_out, x.dtype.type(np.nan), i, c * chunk, min(x.shape[1], (c + 1) * chunk)
+            )
 
 
-def _forward_rows(x, mask, out, lse, opts):
+def _forward_rows(x, mask, out, s_out, lse, opts):
     r"""softmax / log_softmax / logsumexp over the rows of ``x``.
 
     Parameters
@@ -290,6 +321,9 @@ def _forward_rows(x, mask, out, lse, opts):
     x : float32 or float64 array, shape (rows, n), C-contiguous
     mask : bool array, shape (rows, n), or None
     out : array like ``x`` (shape (1, 1), unwritten, in logsumexp mode)
+    s_out : array like ``x``, or None
+        log_softmax mode only: :math:`S` is written there too, −1 at the
+        excluded entries (the input of the VJP's mode 3: no ``exp`` in the backward).
     lse : array, shape (rows,): logsumexp of each row in modes 1 and 2 (in softmax
         mode, rows of at most ``chunk`` entries get NaN: no logarithm is taken)
     opts : RowOptions
@@ -301,12 +335,12 @@ def _forward_rows(x, mask, out, lse, opts):
         block = max(1, BLOCK_ELEMS // n)
         nblock = (rows + block - 1) // block
         for b in prange(nblock):
-            _forward_block(x, mask, mode, out, lse, b * block, min(rows, (b + 1) * block))
+            _forward_block(x, mask, mode, out, s_out, lse, b * block, min(rows, (b + 1) * block))
         return
     nch = (n + chunk - 1) // chunk
     if rows >= SPLIT_BELOW_ROWS:
         for i in prange(rows):  # whole rows per thread, each walked in chunks
-            _long_row(x, mask, mode, out, lse, i, chunk, nch)
+            _long_row(x, mask, mode, out, s_out, lse, i, chunk, nch)
         return
     ntask = rows * nch
     pm = np.empty(ntask, dtype=x.dtype)
@@ -324,9 +358,10 @@ def _forward_rows(x, mask, out, lse, opts):
         return
     for k in prange(ntask):  # pass B: write
         i = k // nch
-        _write_span(
-            x, mask, mode, rm[i], rlt[i], rinv[i], rcnt[i], out, i, (k % nch) * chunk, chunk
-        )
+        lo = (k % nch) * chunk
+        _write_span(x, mask, mode, rm[i], rlt[i], rinv[i], rcnt[i], out, i, lo, chunk)
+        if s_out is not None:
+            _write_s(out, s_out, x.dtype.type(np.nan), i, lo, min(n, lo + chunk))
 
 
 forward_rows, forward_rows_serial = parallel_and_serial(EW)(_forward_rows)
@@ -340,11 +375,11 @@ def _dot(s, g, mask, mode, i, lo, hi):
     acc = zero
     ss, gs, ms = span(s, i, lo, hi), span(g, i, lo, hi), span(mask, i, lo, hi)
     for j in range(ss.shape[0]):
-        gj = gs[j]
-        if mask is not None:
-            gj = gj if ms[j] else zero
+        gj = kept(gs, ms, j, zero)
         if mode == LOG_SOFTMAX_VJP_OF_LOG:
             gj = gj if ss[j] != -np.inf else zero
+        elif mode == LOG_SOFTMAX_VJP_OF_S:
+            gj = zero if ss[j] < zero else gj
         acc += gj * ss[j] if mode == SOFTMAX_VJP else gj
     return acc
 
@@ -361,6 +396,8 @@ def _vjp_write(s, g, mask, mode, d, out, i, lo, hi):
             v = ss[j] * (gs[j] - d)
         elif mode == LOG_SOFTMAX_VJP:
             v = gs[j] - ss[j] * d
+        elif mode == LOG_SOFTMAX_VJP_OF_S:
+            v = zero if ss[j] < zero else gs[j] - ss[j] * d
         else:
             v = gs[j] - fast_exp(ss[j]) * d if ss[j] != -np.inf else zero
         if mask is not None:
@@ -372,7 +409,9 @@ def _vjp_rows(s, g, mask, out, opts):
     r"""softmax_vjp (mode 0) :math:`s \odot (g - \langle g, s\rangle)` or log_softmax_vjp
     (mode 1) :math:`g - s \sum_j g_j` over the rows of ``s`` and ``g`` (masked entries 0);
     mode 2 is log_softmax_vjp with :math:`\log S` in ``s`` (its −inf entries excluded),
-    so that the backward of log_softmax needs no :math:`S` array nor mask.
+    so that the backward of log_softmax needs no :math:`S` array nor mask; mode 3 is
+    log_softmax_vjp from the :math:`S` that ``s_out`` of :func:`_forward_rows` holds
+    (entries below 0 excluded): no ``exp``.
 
     ``opts`` is a :class:`RowOptions`; rows longer than ``opts.chunk`` are split
     into chunks whose partial dot products are added per row.

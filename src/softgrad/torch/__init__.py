@@ -1,5 +1,7 @@
 """PyTorch bridge: softmax, log_softmax, logsumexp and cross-entropy as single operations.
 
+``cross_entropy_and_grad`` gives the loss and its gradient without autograd.
+
 Each function is one ``torch.library`` custom operator whose backward is the
 closed form (no autodiff through the Array API code), registered so that
 ``torch.compile(fullgraph=True)`` traces it without a graph break, with a
@@ -25,9 +27,17 @@ from softgrad._lib._extras import require
 require("torch", "torch", feature="softgrad.torch")
 
 from softgrad.torch._functions import cross_entropy as cross_entropy
+from softgrad.torch._functions import cross_entropy_and_grad as cross_entropy_and_grad
 from softgrad.torch._functions import log_softmax as log_softmax
 from softgrad.torch._functions import logsumexp as logsumexp
 from softgrad.torch._functions import softmax as softmax
 from softgrad.torch._head import LinearCrossEntropyHead as LinearCrossEntropyHead
 
-__all__ = ["LinearCrossEntropyHead", "cross_entropy", "log_softmax", "logsumexp", "softmax"]
+__all__ = [
+    "LinearCrossEntropyHead",
+    "cross_entropy",
+    "cross_entropy_and_grad",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+]

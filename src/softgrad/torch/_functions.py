@@ -11,16 +11,18 @@ PyTorch differentiates in every mode; the values are the same.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch import Tensor
 
+from softgrad import kernels
 from softgrad._agnostic import _losses, _softmax
+from softgrad._agnostic._losses import CrossEntropyOptions
 from softgrad._lib._array import normalize_axis
 from softgrad.torch import _ops
 
-__all__ = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]
+__all__ = ["cross_entropy", "cross_entropy_and_grad", "log_softmax", "logsumexp", "softmax"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -186,7 +188,19 @@ def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) ->
     >>> x.grad  # δ_1j − S_j, and 0 at the −inf entry
     tensor([ 0.5000, -0.5000,  0.0000])
     """
-    return _along_axis(_softmax.log_softmax, _ops.log_softmax, x, axis, where)
+    return _along_axis(_softmax.log_softmax, _log_softmax_op, x, axis, where)
+
+
+def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
+    """The log_softmax operator: with :math:`S` kept for an ``exp``-free backward when
+    ``z`` needs a gradient and the kernel holds whole rows in cache (where :math:`S`
+    comes from the exponentials of the sum), without it (one write less) otherwise."""
+    whole_rows = z.shape[axis] <= kernels.current_policy().chunk and _ops.use_kernels(z)
+    if whole_rows and torch.is_grad_enabled() and z.requires_grad:
+        log_s: Tensor = _ops.log_softmax_and_s(z, axis, mask)[0]
+        return log_s
+    out: Tensor = _ops.log_softmax(z, axis, mask)
+    return out
 
 
 def logsumexp(
@@ -302,13 +316,9 @@ def cross_entropy(
     >>> z.grad  # S - y
     tensor([[-0.5000,  0.2500,  0.2500]], dtype=torch.float64)
     """
-    z, out_dtype = _compute(logits, "logits")
-    ax = normalize_axis(axis, z.ndim)
-    _options(ignore_index, label_smoothing, reduction)
-    target_f = _as_float(target, z.dtype)
-    assert target_f is not None
-    target = target_f
-    weight = _as_float(torch.as_tensor(weight) if weight is not None else None, z.dtype)
+    z, target, ax, weight, out_dtype = _loss_arguments(
+        logits, target, axis, weight, ignore_index, label_smoothing, reduction
+    )
     differentiable_extra = target.requires_grad or (weight is not None and weight.requires_grad)
     if differentiable_extra or _transformed(z):
         out: Tensor = _losses.cross_entropy(
@@ -324,3 +334,75 @@ def cross_entropy(
         smoothing = float(label_smoothing)
         out, _ = _ops.cross_entropy(z, target, ax, weight, ignore_index, smoothing, reduction)
     return out.to(out_dtype)
+
+
+def _loss_arguments(
+    logits: Tensor,
+    target: Tensor,
+    axis: int,
+    weight: Tensor | None,
+    ignore_index: Any,
+    label_smoothing: Any,
+    reduction: Any,
+) -> tuple[Tensor, Tensor, int, Tensor | None, torch.dtype]:
+    """(logits in their compute dtype, target, class axis, weight, result dtype), checked."""
+    z, out_dtype = _compute(logits, "logits")
+    ax = normalize_axis(axis, z.ndim)
+    _options(ignore_index, label_smoothing, reduction)
+    target_f = _as_float(target, z.dtype)
+    assert target_f is not None
+    weight = _as_float(torch.as_tensor(weight) if weight is not None else None, z.dtype)
+    return z, target_f, ax, weight, out_dtype
+
+
+def cross_entropy_and_grad(
+    logits: Tensor, target: Tensor, /, axis: int = -1, **options: Unpack[CrossEntropyOptions]
+) -> tuple[Tensor, Tensor]:
+    r"""Cross-entropy and its gradient with respect to the logits, without autograd.
+
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+
+    Returns
+    -------
+    loss : Tensor
+        0-d for ``"mean"``/``"sum"``, one loss per sample for ``"none"``.
+    grad : Tensor, same shape as ``logits``
+        :math:`\partial \ell / \partial z = (a S - B) / 	ext{denom}` (the
+        gradient of the summed losses for ``"none"``), in the logits' dtype.
+
+    Notes
+    -----
+    One fused pass on CPU float32/float64 tensors (the numba kernel on the
+    tensors' memory, the gradient written once), the closed form in torch
+    operations on other devices; no graph is recorded, so neither result
+    requires grad. What a training loop that applies the gradient itself
+    (or :func:`softgrad.cross_entropy_and_grad` on tensors) needs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import softgrad.torch as sgt
+    >>> z = torch.log(torch.tensor([[0.5, 0.25, 0.25]], dtype=torch.float64))
+    >>> loss, grad = sgt.cross_entropy_and_grad(z, torch.tensor([0]))
+    >>> round(loss.item(), 4), grad  # -log 0.5 and S - y
+    (0.6931, tensor([[-0.5000,  0.2500,  0.2500]], dtype=torch.float64))
+    """
+    ignore_index = options.get("ignore_index", _losses.DEFAULT_IGNORE_INDEX)
+    label_smoothing = options.get("label_smoothing", 0.0)
+    reduction = options.get("reduction", "mean")
+    z, target, ax, weight, out_dtype = _loss_arguments(
+        logits, target, axis, options.get("weight"), ignore_index, label_smoothing, reduction
+    )
+    with torch.no_grad():
+        if _transformed(z):  # inside torch.func: the reference, which it can trace
+            checked: CrossEntropyOptions = {**options, "weight": weight}
+            loss, grad = _losses.cross_entropy_and_grad(z, target, ax, **checked)
+        else:
+            smoothing = float(label_smoothing)
+            loss, grad = _ops.cross_entropy(
+                z.detach(), target, ax, weight, ignore_index, smoothing, reduction
+            )
+    return loss.to(out_dtype), grad.to(out_dtype)

@@ -22,7 +22,11 @@ Design notes (they hold for every operator here):
     :math:`h \odot (g - \langle g, S\rangle) - g\,\langle h, S\rangle` for :math:`S`;
   - log_softmax saves :math:`\log S`: :math:`\bar z = g - S \sum g` (0 where
     :math:`\log S = -\infty`, i.e. at excluded entries), one kernel pass that
-    exponentiates :math:`\log S` as it goes;
+    exponentiates :math:`\log S` as it goes; when the input needs a gradient
+    and the kernel holds whole rows, ``log_softmax_and_s`` saves :math:`S`
+    instead (−1 at excluded entries), kept from the exponentials the forward
+    sums, so the backward takes no ``exp`` (same saved memory, one more write
+    in the forward);
   - logsumexp's backward is :math:`g\,S`, with :math:`S` from the softmax op;
   - cross-entropy computes its gradient in the forward pass (one fused
     kernel pass, like PyTorch's fused loss) and saves it; the backward
@@ -50,7 +54,9 @@ from softgrad.kernels import _dispatch
 __all__ = [
     "cross_entropy",
     "log_softmax",
+    "log_softmax_and_s",
     "log_softmax_vjp",
+    "log_softmax_vjp_of_s",
     "logsumexp",
     "softmax",
     "softmax_vjp",
@@ -207,27 +213,115 @@ def _log_softmax_backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
 log_softmax.register_autograd(_log_softmax_backward, setup_context=_log_softmax_setup)
 
 
-def _log_softmax_vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-    log_s, g, ctx.dim = inputs
-    ctx.save_for_backward(log_s, g)
+def _vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    saved, g, ctx.dim = inputs
+    ctx.save_for_backward(saved, g)
 
 
-def _log_softmax_vjp_backward(ctx: Any, h: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-    # out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂log S = −h ⊙ S Σ_keep g
-    log_s, g = ctx.saved_tensors
+def _vjp_grads(ctx: Any, h: Tensor, of_log: bool) -> tuple[Tensor | None, Tensor | None, None]:
+    r"""Backward of a log_softmax VJP op saved from :math:`\log S` (``of_log``) or from
+    :math:`S` with −1 at excluded entries.
+
+    out = keep ⊙ (g − S Σ_keep g):  ∂/∂g = keep ⊙ (h − ⟨h, S⟩),  ∂/∂S = −h ⊙ Σ_keep g,
+    and ∂/∂log S = S ⊙ ∂/∂S.
+    """
+    saved, g = ctx.saved_tensors
     dim: int = ctx.dim
-    keep = log_s != -math.inf
-    s = torch.exp(log_s)
+    if of_log:
+        keep, s = saved != -math.inf, torch.exp(saved)
+    else:
+        keep, s = _kept_s(saved)
     h = _keep_only(h, keep)
-    dlog_s = dg = None
+    dsaved = dg = None
     if ctx.needs_input_grad[1]:
         dg = _keep_only(h - (h * s).sum(dim, keepdim=True), keep)
     if ctx.needs_input_grad[0]:
-        dlog_s = -h * s * _keep_only(g, keep).sum(dim, keepdim=True)
-    return dlog_s, dg, None
+        dsaved = -h * _keep_only(g, keep).sum(dim, keepdim=True)
+        if of_log:
+            dsaved = dsaved * s
+    return dsaved, dg, None
 
 
-log_softmax_vjp.register_autograd(_log_softmax_vjp_backward, setup_context=_log_softmax_vjp_setup)
+log_softmax_vjp.register_autograd(
+    lambda ctx, h: _vjp_grads(ctx, h, of_log=True), setup_context=_vjp_setup
+)
+
+
+# --- log_softmax for a backward without exp --------------------------------
+
+
+@torch.library.custom_op("softgrad::log_softmax_and_s", mutates_args=())
+def log_softmax_and_s(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
+    r"""(:math:`\log S`, :math:`S` with −1 at the excluded entries) along ``dim``.
+
+    The log_softmax of a tensor whose gradient is wanted: the kernel keeps the
+    exponentials its sum computes as :math:`S` (one more write), so the backward
+    :math:`g - S \sum g` takes no ``exp`` and saves :math:`S` instead of
+    :math:`\log S` (the same memory).
+    """
+    if use_kernels(x):
+        both = _dispatch.log_softmax_and_s(_np(x), dim, where=_np(where))
+        if both is not None:
+            return _from_np(both[0]), _from_np(both[1])
+        log_s = _from_np(_dispatch.log_softmax(_np(x), dim, where=_np(where)))
+    else:
+        log_s = _softmax.log_softmax(x, dim, where=where)
+    minus_one = torch.full((), -1.0, dtype=log_s.dtype, device=log_s.device)
+    return log_s, torch.where(log_s == -math.inf, minus_one, torch.exp(log_s))
+
+
+@log_softmax_and_s.register_fake
+def _(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(x), torch.empty_like(x)
+
+
+def _kept_s(s: Tensor) -> tuple[Tensor, Tensor]:
+    """(the entries of ``s`` that are not excluded, ``s`` with 0 at the excluded ones)."""
+    keep = ~(s < 0)  # NaN rows are kept: their gradient is NaN
+    return keep, _keep_only(s, keep)
+
+
+def _log_softmax_and_s_setup(
+    ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]
+) -> None:
+    ctx.dim = inputs[1]
+    ctx.set_materialize_grads(False)  # S is internal: its gradient is None unless differentiated
+    ctx.save_for_backward(output[1])
+
+
+def _log_softmax_and_s_backward(
+    ctx: Any, g: Tensor | None, g_s: Tensor | None
+) -> tuple[Tensor | None, None, None]:
+    (s,) = ctx.saved_tensors
+    dx = None if g is None else log_softmax_vjp_of_s(s, g, ctx.dim)
+    if g_s is not None:  # S used by a double backward: its own VJP, on the kept entries
+        keep, s_kept = _kept_s(s)
+        ds = softmax_vjp(s_kept, g_s, ctx.dim, keep)
+        dx = ds if dx is None else dx + ds
+    return dx, None, None
+
+
+log_softmax_and_s.register_autograd(
+    _log_softmax_and_s_backward, setup_context=_log_softmax_and_s_setup
+)
+
+
+@_shaped_like_first
+@torch.library.custom_op("softgrad::log_softmax_vjp_of_s", mutates_args=())
+def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
+    r""":math:`g - S \sum g` from :math:`S` with −1 at excluded entries (0 there)."""
+    if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
+        out = _dispatch.log_softmax_vjp_of_s(_np(s), _np(g), dim)
+        if out is not None:
+            return _from_np(out)
+    keep, s_kept = _kept_s(s)
+    ref: Tensor = _derivatives.log_softmax_vjp(s_kept, g, dim, where=keep)
+    return ref
+
+
+log_softmax_vjp_of_s.register_autograd(
+    lambda ctx, h: _vjp_grads(ctx, h, of_log=False), setup_context=_vjp_setup
+)
 
 
 # --- logsumexp -------------------------------------------------------------
