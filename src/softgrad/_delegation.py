@@ -109,9 +109,9 @@ def cross_entropy(
 def cross_entropy_and_grad(
     logits: Array, target: Array, /, axis: int = -1, **options: Unpack[CrossEntropyOptions]
 ) -> tuple[Array, Array]:
-    # JAX arrays: the bridge's jitted value-and-gradient; torch tensors keep the
-    # reference (softgrad.torch returns the loss only, its gradient via autograd)
+    # JAX arrays: the bridge's jitted value-and-gradient; torch tensors: the fused kernel
+    # on CPU memory, torch operations elsewhere (no graph recorded)
     bridge = _bridge(logits, target, options.get("weight"), names=_CROSS_ENTROPY_ARGS)
-    if bridge is not None and bridge.__name__ == "softgrad.jax":
+    if bridge is not None:
         return bridge.cross_entropy_and_grad(logits, target, axis, **options)  # type: ignore[no-any-return]
     return _dispatch.cross_entropy_and_grad(logits, target, axis, **options)  # type: ignore[no-any-return]

@@ -103,11 +103,6 @@ class TestTorch:
         np.testing.assert_allclose(float(bridged_loss), want_loss, rtol=1e-12)
         np.testing.assert_allclose(bridged_grad.numpy(), want_grad, rtol=1e-12)
 
-    @pytest.mark.xfail(
-        reason="needs the _delegation.cross_entropy_and_grad line that routes torch tensors "
-        "to softgrad.torch (kern3 report); remove this marker with it",
-        strict=True,
-    )
     def test_cross_entropy_and_grad_routes_to_the_bridge(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
