@@ -299,7 +299,7 @@ def _import_kernels() -> ModuleType | None:
     """Import the kernels in this process (compiling those missing from the cache)."""
     try:
         from softgrad.kernels import _cross_entropy, _softmax
-    except Exception:  # numba missing, broken, or unable to cache: the reference path serves
+    except (ImportError, RuntimeError, OSError):  # numba missing or broken, or no cache folder
         _module["cpu"] = None
     else:
         ns = ModuleType("softgrad.kernels.compiled")

@@ -301,6 +301,9 @@ def newton_cg(
     subset of ``max(HESSIAN_ROWS, n // 8)`` rows (Byrd et al. 2011); the
     gradient, the line search and the stopping test stay exact, so the optimum
     is the same, and each CG step costs a fraction of a pass over the data.
+    The subsets are drawn from ``rng``; without one, from a generator seeded by
+    the problem's shape ``(n, subset rows, parameters)``, so that the same fit
+    run twice takes the same steps and returns the same coefficients.
 
     Examples
     --------
@@ -317,7 +320,7 @@ def newton_cg(
     """
     n = obj.n_samples
     m = max(HESSIAN_ROWS, n // 8) if n >= 4 * HESSIAN_ROWS else n
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = rng if rng is not None else np.random.default_rng((n, m, np.size(w0)))
 
     def direction(w: FloatArray, g: FloatArray) -> FloatArray:
         # forcing term: a loose solve far away, a tight one near the optimum (superlinear)
