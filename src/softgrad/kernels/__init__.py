@@ -282,8 +282,8 @@ def load(wait: bool | None = None) -> ModuleType | None:
     if wait is None:
         wait = _flag(_WAIT_ENV)
     with _lock:
-        if "cpu" in _module:
-            return _module["cpu"]
+        if "cpu" in _module:  # another thread loaded them meanwhile
+            return _import_kernels()
         if wait or not available() or cache_ready():
             return _import_kernels()
         if _warm_up_running():
@@ -297,6 +297,9 @@ def _flag(name: str) -> bool:
 
 def _import_kernels() -> ModuleType | None:
     """Import the kernels in this process (compiling those missing from the cache)."""
+    if "cpu" in _module:
+        done: ModuleType | None = _module["cpu"]
+        return done
     try:
         from softgrad.kernels import _cross_entropy, _softmax
     except (ImportError, RuntimeError, OSError):  # numba missing or broken, or no cache folder
