@@ -8,6 +8,7 @@ import pytest
 from softgrad.models._solvers import (
     HESSIAN_ROWS,
     N_ITER_NO_CHANGE,
+    NEWTON_CG_ROWS_PER_PARAM,
     NEWTON_CHOLESKY_MAX_PARAMS,
     StochasticState,
     choose_solver,
@@ -140,8 +141,10 @@ class TestChooseSolver:
             (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
             (4 * HESSIAN_ROWS, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
             (1797, 650, "lbfgs"),  # digits
-            (48000, 7850, "newton-cg"),  # 784 features, 10 classes
+            (48000, 7850, "lbfgs"),  # 784 features, 10 classes: 6 rows per parameter
             (500000, 385, "newton-cg"),  # covertype's shape
+            (NEWTON_CG_ROWS_PER_PARAM * 1000 - 1, 1000, "lbfgs"),
+            (NEWTON_CG_ROWS_PER_PARAM * 1000, 1000, "newton-cg"),
         ],
     )
     def test_by_shape(self, n_samples, n_params, expected):

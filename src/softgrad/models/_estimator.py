@@ -64,7 +64,8 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"}, default "auto"
         ``auto``: ``newton-cholesky`` for models of at most 256 parameters
         (``n_classes * (n_features + 1)``), else ``newton-cg`` from 32,768
-        rows (its Hessian on row subsamples drawn from ``random_state``, or
+        rows and 64 rows per parameter (its Hessian on row subsamples drawn
+        from ``random_state``, or
         from a seed of the data's shape when it is None: refits agree),
         else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
         the choice is kept in ``solver_``).
