@@ -139,7 +139,7 @@ def train_end_to_end(*, reps: int = 3, out: Callable[[str], Any] = print) -> dic
             for label, args in _COMMANDS.items()
         }
         for args in argv.values():  # untimed: the bytecode is written
-            _python(*args[:1], env, *args[1:])
+            _python(args[0], env, *args[1:])
         times: dict[str, list[float]] = {label: [] for label in argv}
         load = os.getloadavg()[0]
         for _ in range(reps):
