@@ -24,7 +24,7 @@ from softgrad._delegation import log_softmax, softmax
 from softgrad.models import _dask
 from softgrad.models._dask import is_dask
 from softgrad.models._io import load_model, save_model
-from softgrad.models._objective import MultinomialObjective, blas_threads
+from softgrad.models._objective import MultinomialObjective, blas_threads, lbfgs_memory
 from softgrad.models._solvers import (
     Result,
     StochasticState,
@@ -302,7 +302,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         options["callback"] = callback
         with blas_threads(obj):
             if self.solver_ == "lbfgs":
-                res = lbfgs(obj, w0, **options)
+                res = lbfgs(obj, w0, **options, memory=lbfgs_memory(obj))
             elif self.solver_ == "newton-cholesky":
                 res = newton_cholesky(obj, w0, **options)
             else:

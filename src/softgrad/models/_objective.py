@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-__all__ = ["MultinomialObjective", "blas_threads"]
+__all__ = ["MultinomialObjective", "blas_threads", "lbfgs_memory"]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -407,3 +407,13 @@ def blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager
         limits=1, user_api="blas"
     )
     return limited
+
+
+def lbfgs_memory(obj: MultinomialObjective) -> int:
+    """L-BFGS pairs to keep: ``LBFGS_MEMORY_LARGE`` when a product with ``X`` is larger
+    than ``SERIAL_PRODUCT_MAX`` multiply-adds (an evaluation dwarfs the recursion),
+    scikit-learn's 10 otherwise (small fits, where the recursion's overhead shows)."""
+    from softgrad.models._solvers import LBFGS_MEMORY, LBFGS_MEMORY_LARGE
+
+    size = obj.n_samples * obj.n_features * obj.n_classes
+    return LBFGS_MEMORY_LARGE if size > SERIAL_PRODUCT_MAX else LBFGS_MEMORY

@@ -49,6 +49,10 @@ Rule = Literal["sgd", "adam"]
 
 HESSIAN_ROWS = 8192  # newton-cg: rows of a subsampled Hessian on large data
 LBFGS_MEMORY = 10  # lbfgs: (s, y) pairs kept, as scipy's and scikit-learn's default
+# lbfgs on data whose evaluation is costly: the two-loop recursion's 4 x memory x P
+# flops stay negligible next to a pass over X, and more pairs mean fewer passes
+# (48,000 x 784 float32, 10 classes: 80 iterations with 30 pairs, 92 with 10; fit 0.85x)
+LBFGS_MEMORY_LARGE = 30
 MAX_LINE_SEARCH = 50  # trial points per line search (scikit-learn's maxls)
 WOLFE = (1e-4, 0.9)  # sufficient decrease and curvature constants
 FTOL = 64 * float(np.finfo(np.float64).eps)  # lbfgs: stop at this relative decrease
@@ -156,11 +160,12 @@ def lbfgs(
     max_iter: int,
     tol: float,
     callback: Callback | None = None,
+    memory: int = LBFGS_MEMORY,
 ) -> Result:
     r"""Limited-memory BFGS with scikit-learn's stopping rules.
 
     The direction is :math:`-H_k g` from the two-loop recursion over the last
-    ``LBFGS_MEMORY`` pairs :math:`s = w_{k+1} - w_k`, :math:`y = g_{k+1} - g_k`
+    ``memory`` pairs :math:`s = w_{k+1} - w_k`, :math:`y = g_{k+1} - g_k`
     (initial scaling :math:`s^\top y / y^\top y`); the step satisfies the weak
     Wolfe conditions (bisection, at most ``MAX_LINE_SEARCH`` evaluations, each
     one fused loss and gradient). Stops when the largest gradient entry is at
@@ -195,7 +200,7 @@ def lbfgs(
         sy = float(s @ yv)
         if sy > 1e-10 * float(yv @ yv):  # keep only pairs with positive curvature
             pairs.append((s, yv, 1.0 / sy))
-            if len(pairs) > LBFGS_MEMORY:
+            if len(pairs) > memory:
                 pairs.pop(0)
         decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
         w, f, g = w_new, f_new, g_new
