@@ -148,7 +148,7 @@ def train_end_to_end(*, reps: int = 3, out: Callable[[str], Any] = print) -> dic
                 _python(args[0], env, *args[1:])
                 times[label].append(time.perf_counter() - start)
         median = {label: statistics.median(t) for label, t in times.items()}
-        extra = _extra_imports(argv, env)
+        extra = _extra_imports(argv, env, "softgrad train (iris)")
     baseline = median["softgrad --help"] + median["import sklearn.linear_model"]
     over = median["softgrad train (iris)"] - baseline
     for label, t in median.items():
@@ -183,7 +183,8 @@ def _extra_imports(
                 and parts[0][12:].strip().isdigit()
             ):
                 seen[label][parts[2].strip()] = int(parts[0][12:]) / 1e3
-    train, *others = seen.values()
+    train = seen.pop(target)
+    others = list(seen.values())
     by_package: dict[str, float] = {}
     for module, ms in train.items():
         if not any(module in o for o in others):
