@@ -165,9 +165,9 @@ def train_end_to_end(*, reps: int = 3, out: Callable[[str], Any] = print) -> dic
 
 
 def _extra_imports(
-    argv: dict[str, tuple[str, ...]], env: dict[str, str]
+    argv: dict[str, tuple[str, ...]], env: dict[str, str], target: str
 ) -> list[tuple[str, float]]:
-    """Self import time (ms) by top-level package of the modules only ``softgrad train`` imports."""
+    """Self import time (ms), by top-level package, of the modules only ``argv[target]`` imports."""
     seen: dict[str, dict[str, float]] = {}
     for label, args in argv.items():
         err = subprocess.run(
