@@ -9,6 +9,10 @@ from hypothesis import HealthCheck, settings
 
 from helpers import BACKENDS, Backend
 
+# the kernel tests must reach the compiled kernels: compile them in the calling thread
+# instead of serving the reference while a background warm-up compiles them
+os.environ.setdefault("SOFTGRAD_KERNELS_WAIT", "1")
+
 settings.register_profile(
     "default", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
 )

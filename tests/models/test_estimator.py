@@ -242,6 +242,23 @@ class TestAutoSolver:
         X, y = iris
         assert SoftmaxClassifier(solver="newton-cg").fit(X, y).solver_ == "newton-cg"
 
+    def test_large_data_fits_are_reproducible_without_random_state(self):
+        # from 32,768 rows auto runs newton-cg on Hessian row subsamples: without a
+        # random_state they are drawn from a seed of the data's shape, so two fits of
+        # the same data take the same steps and agree to the last bit; another seed
+        # draws other subsets (other bits) but reaches the same optimum
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((4 * 8192 + 100, 30))
+        y = np.argmax(X[:, :10] + rng.standard_normal((X.shape[0], 10)), axis=1)
+        first, second = (SoftmaxClassifier().fit(X, y) for _ in range(2))
+        assert first.solver_ == "newton-cg"
+        np.testing.assert_array_equal(first.coef_, second.coef_)
+        np.testing.assert_array_equal(first.intercept_, second.intercept_)
+        assert first.n_iter_ == second.n_iter_
+        seeded = SoftmaxClassifier(random_state=1).fit(X, y)
+        assert not np.array_equal(seeded.coef_, first.coef_)
+        np.testing.assert_allclose(seeded.coef_, first.coef_, atol=1e-3)
+
 
 class TestFirstCall:
     """A fit and a prediction in a fresh process never import numba (no JIT to wait for)."""

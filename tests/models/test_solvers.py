@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from softgrad.models._objective import MultinomialObjective, lbfgs_memory
 from softgrad.models._solvers import (
     HESSIAN_ROWS,
+    LBFGS_MEMORY,
+    LBFGS_MEMORY_LARGE,
     N_ITER_NO_CHANGE,
+    NEWTON_CG_ROWS_PER_PARAM,
     NEWTON_CHOLESKY_MAX_PARAMS,
     StochasticState,
     choose_solver,
@@ -140,8 +144,10 @@ class TestChooseSolver:
             (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
             (4 * HESSIAN_ROWS, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
             (1797, 650, "lbfgs"),  # digits
-            (48000, 7850, "newton-cg"),  # 784 features, 10 classes
+            (48000, 7850, "lbfgs"),  # 784 features, 10 classes: 6 rows per parameter
             (500000, 385, "newton-cg"),  # covertype's shape
+            (NEWTON_CG_ROWS_PER_PARAM * 1000 - 1, 1000, "lbfgs"),
+            (NEWTON_CG_ROWS_PER_PARAM * 1000, 1000, "newton-cg"),
         ],
     )
     def test_by_shape(self, n_samples, n_params, expected):
@@ -347,3 +353,36 @@ class TestStochastic:
         np.testing.assert_array_equal(res.w, w0)
         assert res.n_iter == 0
         assert res.loss_curve == [pytest.approx(q.loss(w0), rel=1e-12)]
+
+
+class TestLbfgsMemory:
+    def test_more_pairs_fewer_iterations_same_minimiser(self):
+        # an ill-conditioned quadratic in 40 dimensions: one (s, y) pair is plain
+        # scaled gradient descent, 30 pairs nearly the whole inverse Hessian
+        rng = np.random.default_rng(0)
+        Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+        H = Q @ np.diag(np.logspace(0, 2, 40)) @ Q.T
+        c = rng.standard_normal(40)
+
+        class Bowl:
+            def loss(self, w):
+                return 0.5 * float(w @ H @ w) - float(c @ w)
+
+            def loss_and_grad(self, w):
+                return self.loss(w), H @ w - c
+
+        runs = {m: lbfgs(Bowl(), np.zeros(40), max_iter=5000, tol=1e-9, memory=m) for m in (1, 30)}
+        for res in runs.values():
+            np.testing.assert_allclose(res.w, np.linalg.solve(H, c), rtol=1e-4, atol=1e-6)
+        assert runs[30].n_iter < runs[1].n_iter
+
+    @pytest.mark.parametrize(
+        ("shape", "expected"),
+        [((150, 4, 3), LBFGS_MEMORY), ((1797, 64, 10), LBFGS_MEMORY),
+         ((48000, 784, 10), LBFGS_MEMORY_LARGE)],
+        ids=["iris", "digits", "48000x784"],
+    )  # fmt: skip
+    def test_estimator_keeps_more_pairs_only_when_a_pass_is_costly(self, shape, expected):
+        n, d, k = shape
+        obj = MultinomialObjective(np.zeros((n, d), np.float32), np.arange(n) % k, n_classes=k)
+        assert lbfgs_memory(obj) == expected

@@ -18,7 +18,9 @@
 
 Data: iris, wine, digits (standardised, 80/20 split); without ``--quick``
 also a synthetic 500,000 × 54 float64 set with 7 classes (covertype's shape)
-and a synthetic 48,000 × 784 float32 set with 10 classes (one rep each).
+and a synthetic 48,000 × 784 float32 set with 10 classes (one rep each):
+Gaussian classes in a 40-dimensional latent space mapped to correlated
+features plus noise, test accuracy ~0.85–0.9 (see :func:`load`).
 The goal the suite checks (issue 12): the default ``SoftmaxClassifier`` fit
 at most 0.8 × ``LogisticRegression()``'s time at equal test accuracy.
 """
@@ -58,6 +60,7 @@ def load(name: str) -> tuple[Any, Any, Any, Any]:
     Uses scikit-learn only: its source is also run at the start of every
     fresh process, whichever library that process times.
     """
+    import numpy as np
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
@@ -65,12 +68,17 @@ def load(name: str) -> tuple[Any, Any, Any, Any]:
     if name in ("iris", "wine", "digits"):
         X, y = getattr(datasets, "load_" + name)(return_X_y=True)
     else:  # "synthetic NxD K dtype": N training rows, D features, K classes
+        # Gaussian classes in an r-dimensional latent space (means 0.5 sigma apart per
+        # coordinate), seen through a random r x D map plus noise: D correlated features,
+        # test accuracy ~0.85-0.9 (not separable), so the solvers do real work
         _, shape, k, dtype = name.split()
         n, d = (int(v) for v in shape.split("x"))
-        X, y = datasets.make_classification(
-            n_samples=n * 5 // 4, n_features=d, n_informative=min(d, 40), n_redundant=0,
-            n_classes=int(k), n_clusters_per_class=1, class_sep=0.5, random_state=0,
-        )  # fmt: skip
+        rng = np.random.default_rng(0)
+        r = min(d, 40)
+        y = rng.integers(int(k), size=n * 5 // 4)
+        latent = rng.standard_normal((y.size, r)) + 0.5 * rng.standard_normal((int(k), r))[y]
+        X = latent @ (rng.standard_normal((r, d)) / np.sqrt(r))
+        X += 0.5 * rng.standard_normal(X.shape)
         X = X.astype(dtype)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
     scaler = StandardScaler().fit(Xtr)
@@ -321,7 +329,9 @@ def goal_lines(warm: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[
         f"goal: SoftmaxClassifier() fit <= {GOAL} x LogisticRegression() fit, same accuracy",
     ]
     for r in warm:
-        ref, ours = r["fits"][0], r["fits"][2]
+        by_model = {f["model"]: f for f in r["fits"]}  # the large sets skip newton-cholesky
+        ref = by_model["sklearn LogisticRegression()"]
+        ours = by_model["softgrad SoftmaxClassifier()"]
         lines.append(_goal(f"warm  {r['data']}", ours["median_s"] / ref["median_s"],
                            ours["test_accuracy"] - ref["test_accuracy"]))  # fmt: skip
     by_key = {(r["data"], r["threads"], r["model"]): r for r in fresh}

@@ -3,8 +3,12 @@
 The public functions (``softgrad.softmax`` and friends) call a fused kernel
 when it applies — a NumPy array of float32/float64, large enough that the
 kernel is faster — and the Array API reference otherwise. Nothing here is
-imported or compiled at ``import softgrad``: numba is imported, and a kernel
-compiled (or loaded from numba's on-disk cache), on the first call that uses it.
+imported or compiled at ``import softgrad``: numba is imported, and the kernels
+loaded from numba's on-disk cache, on the first call that uses them. The first
+such call after an install never waits for a compile: it starts a background
+warm-up process that compiles the kernels into the cache while the reference
+serves, and the kernels take over once it has finished (see :func:`load`;
+``SOFTGRAD_KERNELS_WAIT=1`` compiles in the calling thread instead).
 
 When a kernel runs is set by a :class:`Policy`: whether kernels are enabled,
 the smallest input they take (``min_size``), the largest one run in the
@@ -39,16 +43,25 @@ array([0.5, 0.5])
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "Policy",
     "available",
+    "cache_folder",
+    "cache_ready",
+    "cache_stamp",
     "current_policy",
     "disabled",
     "enabled",
@@ -57,9 +70,11 @@ __all__ = [
     "policy",
     "set_enabled",
     "set_policy",
+    "warm_up_process",
 ]
 
 _ENV = "SOFTGRAD_DISABLE_KERNELS"
+_WAIT_ENV = "SOFTGRAD_KERNELS_WAIT"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,9 +97,10 @@ class Policy:
     down to 8 elements (softmax 5.6 µs vs 58 µs, softmax_vjp 5.7 vs 18,
     cross-entropy 15 vs 163). The threshold is therefore set by the one-off cost
     instead: the first kernel call of a process imports numba and loads the
-    compiled code from the disk cache (~0.7 s; ~10 s per kernel and dtype when
-    the cache is empty), which a program handling only small arrays should never
-    pay — below 4096 elements a call saves at most ~0.1 ms."""
+    compiled code from the disk cache (~0.7 s; with an empty cache the kernels
+    compile in a background process, see :func:`load`), which a program handling
+    only small arrays should never pay — below 4096 elements a call saves at
+    most ~0.1 ms."""
 
     serial_max: int = 8192
     """Arrays up to this many elements run in the calling thread (no parallel launch).
@@ -118,6 +134,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Policy))
 _state = threading.local()
 _process: dict[str, Policy] = {"policy": Policy()}
 _module: dict[str, Any] = {}
+_lock = threading.Lock()
 
 
 def _changed(base: Policy, changes: dict[str, Any]) -> Policy:
@@ -188,7 +205,7 @@ def enabled() -> bool:
     off by ``SOFTGRAD_DISABLE_KERNELS``, and numba importable."""
     if not current_policy().enabled:
         return False
-    if os.environ.get(_ENV, "").strip().lower() not in ("", "0", "false", "no"):
+    if _flag(_ENV):
         return False
     return available()
 
@@ -196,8 +213,6 @@ def enabled() -> bool:
 def available() -> bool:
     """True when numba can be imported (checked once, without importing it)."""
     if "numba" not in _module:
-        import importlib.util
-
         spec = importlib.util.find_spec("numba")
         _module["numba"] = None if spec is None else ModuleType("numba-present")
     return _module["numba"] is not None
@@ -217,23 +232,164 @@ def loaded() -> bool:
     return _module.get("cpu") is not None
 
 
-def load() -> ModuleType | None:
-    """Import the numba kernels on first use; ``None`` when numba is missing.
+def load(wait: bool | None = None) -> ModuleType | None:
+    """The numba kernels, or ``None`` while they are not ready (the reference serves).
 
     The returned namespace holds ``forward_rows``, ``vjp_rows`` and
     ``cross_entropy_rows`` (each with a ``_serial`` twin) and their options
     types ``RowOptions`` and ``CrossEntropyOptions``.
+
+    Parameters
+    ----------
+    wait : bool, optional
+        ``True``: import (and if needed compile) the kernels in this thread and
+        return them — what the first call did before the warm-up existed.
+        ``False``: never compile here. Default: ``True`` when the environment
+        variable ``SOFTGRAD_KERNELS_WAIT=1`` is set (the test suite sets it),
+        else ``False``.
+
+    Returns
+    -------
+    ModuleType or None
+        ``None`` when numba is missing or broken, and — without ``wait`` —
+        while a first warm-up compiles the kernels in the background.
+
+    Notes
+    -----
+    Compiling the kernels takes tens of seconds of CPU time, once per install:
+    numba then keeps them in its on-disk cache (next to the sources, or in
+    ``NUMBA_CACHE_DIR``, or its user cache folder when the install is
+    read-only), and a later process imports numba and loads them in well
+    under a second. So the first call of a process that finds the cache
+    ready (a stamp the warm-up leaves beside it, :func:`cache_ready`) loads
+    them at once; otherwise it starts ``python -m softgrad.kernels._warm`` — a
+    separate process, so the compile does not compete with the caller for the
+    GIL — and returns ``None``. Every later call checks (one ``waitpid``)
+    whether the warm-up has finished and then loads the kernels from the cache.
+    If the warm-up fails the kernels are imported here (``None`` if that fails
+    too).
+
+    Examples
+    --------
+    >>> from softgrad import kernels
+    >>> k = kernels.load()
+    >>> k is None or hasattr(k, "forward_rows")
+    True
     """
-    if "cpu" not in _module:
-        try:
-            from softgrad.kernels import _cross_entropy, _softmax
-        except ImportError:  # numba missing or broken: the reference path serves
-            _module["cpu"] = None
-        else:
-            ns = ModuleType("softgrad.kernels.compiled")
-            for mod in (_softmax, _cross_entropy):
-                for name in mod.__all__:
-                    setattr(ns, name, getattr(mod, name))
-            _module["cpu"] = ns
+    cached: ModuleType | None = _module.get("cpu")
+    if cached is not None or "cpu" in _module:
+        return cached
+    if wait is None:
+        wait = _flag(_WAIT_ENV)
+    with _lock:
+        if "cpu" in _module:  # another thread loaded them meanwhile
+            return _import_kernels()
+        if wait or not available() or cache_ready():
+            return _import_kernels()
+        if _warm_up_running():
+            return None
+        return _import_kernels()
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _import_kernels() -> ModuleType | None:
+    """Import the kernels in this process (compiling those missing from the cache)."""
+    if "cpu" in _module:
+        done: ModuleType | None = _module["cpu"]
+        return done
+    try:
+        from softgrad.kernels import _cross_entropy, _softmax
+    except (ImportError, RuntimeError, OSError):  # numba missing or broken, or no cache folder
+        _module["cpu"] = None
+    else:
+        ns = ModuleType("softgrad.kernels.compiled")
+        for mod in (_softmax, _cross_entropy):
+            for name in mod.__all__:
+                setattr(ns, name, getattr(mod, name))
+        _module["cpu"] = ns
     result: ModuleType | None = _module["cpu"]
     return result
+
+
+def _warm_up_running() -> bool:
+    """Start the warm-up process once; True while it runs, False once it has ended
+    (or could not start), when the kernels should be imported here."""
+    proc: subprocess.Popen[bytes] | None = _module.get("warm")
+    if proc is None:
+        if "warm" in _module:
+            return False
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=root if not path else root + os.pathsep + path)
+        env[_WAIT_ENV] = "1"
+        import subprocess  # here, not at ``import softgrad``: most programs never need it
+
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "softgrad.kernels._warm"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError:
+            _module["warm"] = None
+            return False
+        _module["warm"] = proc
+        return True
+    return proc.poll() is None
+
+
+def warm_up_process() -> subprocess.Popen[bytes] | None:
+    """The background warm-up process this process started (``None`` if none):
+    ``warm_up_process().wait()`` waits for the cache to be filled."""
+    proc: subprocess.Popen[bytes] | None = _module.get("warm")
+    return proc
+
+
+def cache_folder() -> Path:
+    """Where numba keeps the kernels' compiled code, as numba chooses it: ``NUMBA_CACHE_DIR``
+    when set, else the kernels' ``__pycache__`` when it is writable, else numba's user cache
+    folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``; ``%LOCALAPPDATA%`` on Windows)."""
+    override = os.environ.get("NUMBA_CACHE_DIR", "").strip()
+    if override:
+        return Path(override)
+    in_tree = Path(__file__).resolve().parent / "__pycache__"
+    probe = in_tree if in_tree.is_dir() else in_tree.parent
+    if os.access(probe, os.W_OK):
+        return in_tree
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "numba" / "numba" / "Cache"
+    return Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache") / "numba"
+
+
+def cache_stamp() -> Path:
+    """The file the warm-up writes once every kernel is in numba's cache.
+
+    Its name is a digest of what invalidates that cache: the Python version, the
+    installed numba, and the size and modification time of every kernel source.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(sys.version.encode())
+    spec = importlib.util.find_spec("numba")
+    sources = sorted(Path(__file__).resolve().parent.glob("*.py"))
+    if spec is not None and spec.origin:
+        sources.append(Path(spec.origin))
+    for source in sources:
+        st = source.stat()
+        digest.update(f"{source}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return cache_folder() / f"softgrad-kernels-{digest.hexdigest()[:16]}.ready"
+
+
+def cache_ready() -> bool:
+    """True when a warm-up has filled numba's cache for these kernels (loading takes well
+    under a second); False when the first load would compile."""
+    try:
+        return cache_stamp().is_file()
+    except OSError:
+        return False

@@ -7,8 +7,6 @@ scikit-learn's fitted attributes. Dask input goes to :mod:`softgrad.models._dask
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,7 +24,7 @@ from softgrad._delegation import log_softmax, softmax
 from softgrad.models import _dask
 from softgrad.models._dask import is_dask
 from softgrad.models._io import load_model, save_model
-from softgrad.models._objective import MultinomialObjective
+from softgrad.models._objective import MultinomialObjective, blas_threads, lbfgs_memory
 from softgrad.models._solvers import (
     Result,
     StochasticState,
@@ -44,42 +42,6 @@ __all__ = ["SoftmaxClassifier"]
 Solver = Literal["auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"]
 Callback = Callable[[int, float], Any]
 FloatArray = NDArray[np.floating[Any]]
-
-# products with X of at most SERIAL_PRODUCT_MAX multiply-adds run on one BLAS thread:
-# a threaded GEMM of well under a millisecond gains little on a quiet machine and
-# waits whole scheduler slices for busy cores on a loaded one (measured on digits,
-# load 7 on 2 cores: a default-threads fit 0.17 s with the limit, 6.5 s for
-# LogisticRegression without). Below SERIAL_PRODUCT_MIN OpenBLAS runs a GEMM on one
-# thread by itself, and the limit's one-off cost (threadpoolctl scans the loaded
-# libraries, ~10-60 ms per process) is not paid.
-SERIAL_PRODUCT_MIN = 1 << 16
-SERIAL_PRODUCT_MAX = 1 << 22
-
-
-@functools.cache
-def _threadpools() -> Any:
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # sklearn's dependency
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread_already() -> bool:
-    """True when the environment already gives BLAS one thread (nothing to limit)."""
-    return (os.cpu_count() or 1) == 1 or any(
-        os.environ.get(var, "").strip() == "1"
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    )
-
-
-def _blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
-    """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
-    size = obj.n_samples * obj.n_features * obj.n_classes
-    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or _one_blas_thread_already():
-        return contextlib.nullcontext()
-    limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
-        limits=1, user_api="blas"
-    )
-    return limited
 
 
 class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -102,7 +64,9 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"}, default "auto"
         ``auto``: ``newton-cholesky`` for models of at most 256 parameters
         (``n_classes * (n_features + 1)``), else ``newton-cg`` from 32,768
-        rows (its Hessian on a row subsample, seeded by ``random_state``),
+        rows and 64 rows per parameter (its Hessian on row subsamples drawn
+        from ``random_state``, or
+        from a seed of the data's shape when it is None: refits agree),
         else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
         the choice is kept in ``solver_``).
         ``lbfgs``: limited-memory BFGS fed the fused loss and gradient.
@@ -127,7 +91,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     learning_rate : float, default 0.01
         Step size for ``sgd``/``adam``.
     random_state : int, numpy Generator or None, default None
-        Seeds the mini-batch shuffling.
+        Seeds the mini-batch shuffling and newton-cg's Hessian subsamples.
     warm_start : bool, default False
         Start from the previous fit's coefficients.
     verbose : int, default 0
@@ -336,13 +300,14 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """``lbfgs``, ``newton-cg`` or ``newton-cholesky`` from ``w0``; records ``fit_stats_``."""
         options: dict[str, Any] = {"max_iter": int(self.max_iter), "tol": float(self.tol)}
         options["callback"] = callback
-        with _blas_threads(obj):
+        with blas_threads(obj):
             if self.solver_ == "lbfgs":
-                res = lbfgs(obj, w0, **options)
+                res = lbfgs(obj, w0, **options, memory=lbfgs_memory(obj))
             elif self.solver_ == "newton-cholesky":
                 res = newton_cholesky(obj, w0, **options)
             else:
-                rng = np.random.default_rng(self.random_state)
+                rs = self.random_state  # None: newton_cg seeds by the shape (reproducible)
+                rng = None if rs is None else np.random.default_rng(rs)
                 max_cg = max(20, 20 * obj.n_classes)
                 res = newton_cg(obj, w0, **options, max_cg=max_cg, rng=rng)
         self.fit_stats_ = {

@@ -57,13 +57,16 @@ say) can be given to the same solvers.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-__all__ = ["MultinomialObjective"]
+__all__ = ["MultinomialObjective", "blas_threads", "lbfgs_memory"]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -367,3 +370,50 @@ class MultinomialObjective:
         gW = gt @ xb + xb.dtype.type(self.l2) * W
         grad = np.concatenate([gW.ravel(), gt.sum(axis=1)]) if self.fit_intercept else gW.ravel()
         return loss, grad
+
+
+# products with X of at most SERIAL_PRODUCT_MAX multiply-adds run on one BLAS thread:
+# a threaded GEMM of well under a millisecond gains little on a quiet machine and
+# waits whole scheduler slices for busy cores on a loaded one (measured on digits,
+# load 7 on 2 cores: a default-threads fit 0.17 s with the limit, 6.5 s for
+# LogisticRegression without). Below SERIAL_PRODUCT_MIN OpenBLAS runs a GEMM on one
+# thread by itself, and the limit's one-off cost (threadpoolctl scans the loaded
+# libraries, ~10-60 ms per process) is not paid.
+SERIAL_PRODUCT_MIN = 1 << 16
+SERIAL_PRODUCT_MAX = 1 << 22
+
+
+@functools.cache
+def _threadpools() -> Any:
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # sklearn's dependency
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread_already() -> bool:
+    """True when the environment already gives BLAS one thread (nothing to limit)."""
+    return (os.cpu_count() or 1) == 1 or any(
+        os.environ.get(var, "").strip() == "1"
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    )
+
+
+def blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
+    size = obj.n_samples * obj.n_features * obj.n_classes
+    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or _one_blas_thread_already():
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
+        limits=1, user_api="blas"
+    )
+    return limited
+
+
+def lbfgs_memory(obj: MultinomialObjective) -> int:
+    """L-BFGS pairs to keep: ``LBFGS_MEMORY_LARGE`` when a product with ``X`` is larger
+    than ``SERIAL_PRODUCT_MAX`` multiply-adds (an evaluation dwarfs the recursion),
+    scikit-learn's 10 otherwise (small fits, where the recursion's overhead shows)."""
+    from softgrad.models._solvers import LBFGS_MEMORY, LBFGS_MEMORY_LARGE
+
+    size = obj.n_samples * obj.n_features * obj.n_classes
+    return LBFGS_MEMORY_LARGE if size > SERIAL_PRODUCT_MAX else LBFGS_MEMORY

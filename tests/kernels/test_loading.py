@@ -1,0 +1,107 @@
+"""How the kernels load: the first call after an install never waits for numba to compile.
+
+Fresh interpreters (``subprocess``) run without ``SOFTGRAD_KERNELS_WAIT`` (which
+the suite's conftest sets), as a user's program does. Timings stay in
+``softgrad bench first_call``; these tests check states: whether the call
+returned while the kernels were not loaded, whether a warm-up was started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from softgrad import kernels
+
+pytest.importorskip("numba")
+
+_FIRST_CALL = """
+import numpy as np
+import softgrad
+from softgrad import kernels
+x = np.random.default_rng(0).standard_normal((64, 4096))
+s = softgrad.softmax(x)
+state = [kernels.loaded(), kernels.warm_up_process() is not None, kernels.cache_ready()]
+with kernels.disabled():
+    state.append(float(np.abs(s - softgrad.softmax(x)).max()))
+proc = kernels.warm_up_process()
+if proc is not None:  # the test does not wait for the compile
+    proc.terminate()
+    proc.wait()
+print(*state)
+"""
+
+
+def _fresh(code: str, **env: str) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "SOFTGRAD_KERNELS_WAIT"}
+    src = str(Path(kernels.__file__).resolve().parents[2])
+    clean["PYTHONPATH"] = src + os.pathsep + clean.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        check=True,
+        timeout=600,
+    )
+    return proc.stdout.split()
+
+
+def test_first_call_with_an_empty_cache_is_served_by_the_reference(tmp_path):
+    # an empty numba cache (a fresh install): the call returns the right values while the
+    # kernels are not loaded, and a background warm-up has been started to compile them
+    loaded, warming, ready, error = _fresh(_FIRST_CALL, NUMBA_CACHE_DIR=str(tmp_path))
+    assert (loaded, warming, ready) == ("False", "True", "False")
+    assert float(error) <= 1e-15
+
+
+@pytest.mark.slow
+def test_after_the_warm_up_a_new_process_loads_the_kernels_from_the_cache(tmp_path):
+    # the warm-up fills the cache and leaves the stamp; the next process's first call
+    # then loads the kernels at once and starts no warm-up
+    cache = tmp_path / "numba"
+    env = {k: v for k, v in os.environ.items() if k != "SOFTGRAD_KERNELS_WAIT"}
+    env["NUMBA_CACHE_DIR"] = str(cache)
+    src = str(Path(kernels.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    subprocess.run(
+        [sys.executable, "-m", "softgrad.kernels._warm"], env=env, check=True, timeout=900
+    )
+    stamps = list(cache.glob("softgrad-kernels-*.ready"))
+    assert len(stamps) == 1
+    loaded, warming, ready, error = _fresh(_FIRST_CALL, NUMBA_CACHE_DIR=str(cache))
+    assert (loaded, warming, ready) == ("True", "False", "True")
+    assert float(error) <= 1e-15
+
+
+def test_the_stamp_lives_in_numbas_cache_folder(tmp_path, monkeypatch):
+    # NUMBA_CACHE_DIR moves numba's cache, and the stamp with it; no stamp, no ready cache
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert kernels.cache_folder() == tmp_path
+    assert kernels.cache_stamp().parent == tmp_path
+    assert not kernels.cache_ready()
+    kernels.cache_stamp().write_text("ready\n", encoding="utf-8")
+    assert kernels.cache_ready()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert not kernels.cache_ready()
+
+
+def test_the_stamp_names_the_python_and_the_sources(tmp_path, monkeypatch):
+    # the stamp's name is a digest of what invalidates numba's cache: another Python
+    # version gives another stamp, so an old stamp never claims a stale cache is ready
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    name = kernels.cache_stamp().name
+    assert name == kernels.cache_stamp().name
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert kernels.cache_stamp().name != name
+
+
+def test_wait_loads_in_this_thread():
+    k = kernels.load(wait=True)
+    assert k is not None
+    assert kernels.loaded()
+    assert kernels.load() is k
