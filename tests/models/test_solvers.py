@@ -139,7 +139,9 @@ class TestChooseSolver:
         [
             (150, 15, "newton-cholesky"),  # iris
             (178, 42, "newton-cholesky"),  # wine
-            (10**6, NEWTON_CHOLESKY_MAX_PARAMS, "newton-cholesky"),
+            (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS, "newton-cholesky"),
+            (4 * HESSIAN_ROWS, 84, "newton-cg"),  # many rows: newton-cg before the whole Hessian
+            (10**6, NEWTON_CHOLESKY_MAX_PARAMS, "newton-cg"),
             (10**6, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),
             (4 * HESSIAN_ROWS - 1, NEWTON_CHOLESKY_MAX_PARAMS + 1, "lbfgs"),
             (4 * HESSIAN_ROWS, NEWTON_CHOLESKY_MAX_PARAMS + 1, "newton-cg"),

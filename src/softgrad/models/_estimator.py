@@ -62,12 +62,11 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     fit_intercept : bool, default True
         Learn the bias ``b`` (never penalised).
     solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam"}, default "auto"
-        ``auto``: ``newton-cholesky`` for models of at most 256 parameters
-        (``n_classes * (n_features + 1)``), else ``newton-cg`` from 32,768
-        rows and 64 rows per parameter (its Hessian on row subsamples drawn
-        from ``random_state``, or
-        from a seed of the data's shape when it is None: refits agree),
-        else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
+        ``auto``: ``newton-cg`` from 32,768 rows and 64 rows per parameter
+        (its Hessian on row subsamples drawn from ``random_state``, or from a
+        seed of the data's shape when it is None: refits agree), else
+        ``newton-cholesky`` for models of at most 256 parameters
+        (``n_classes * (n_features + 1)``), else ``lbfgs`` (the rule is :func:`softgrad.models._solvers.choose_solver`;
         the choice is kept in ``solver_``).
         ``lbfgs``: limited-memory BFGS fed the fused loss and gradient.
         ``newton-cg``: Newton steps solved by conjugate gradients on the
