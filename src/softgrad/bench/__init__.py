@@ -15,15 +15,22 @@ does the same. Layout:
   (also home of the mpmath reference, :func:`softgrad.bench.accuracy.mp_reference`).
 
 Timings are never asserted anywhere: tests check values, this package measures.
+Importing it sets ``SOFTGRAD_KERNELS_WAIT=1`` unless already set, so a suite
+times the compiled kernels, not the reference that serves while they warm up
+in the background after an install (the first_call suite sets it per process).
 """
 
 from __future__ import annotations
+
+import os
 
 from softgrad.bench._main import main
 from softgrad.bench._report import Record
 from softgrad.bench._suites import SUITES, register
 
 __all__ = ["SUITES", "Record", "main", "register", "run"]
+
+os.environ.setdefault("SOFTGRAD_KERNELS_WAIT", "1")
 
 
 def __getattr__(name: str) -> object:

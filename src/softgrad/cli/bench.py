@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +78,6 @@ def bench(suite: str, suite_args: tuple[str, ...], json_path: Path | None, **opt
         $ softgrad bench accuracy
     """
     spec = _suites.SUITES[suite]
-    # time the kernels, not the reference serving while they warm up in the background
-    # (an explicit SOFTGRAD_KERNELS_WAIT, as the first_call suite sets, wins)
-    os.environ.setdefault("SOFTGRAD_KERNELS_WAIT", "1")
     ctx = click.get_current_context()
     given = [
         name
