@@ -253,3 +253,11 @@ def test_hvp_takes_the_options_of_cross_entropy() -> None:
         - sg.cross_entropy_and_grad(logits - eps * v, target, **opts)[1]
     ) / (2 * eps)
     np.testing.assert_allclose(hv, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_a_misspelt_option_is_refused_for_torch_tensors_too() -> None:
+    # softgrad.cross_entropy_and_grad sends tensors to softgrad.torch's version
+    torch = pytest.importorskip("torch")
+    logits, target = torch.zeros(2, 3, dtype=torch.float64), torch.tensor([0, 1])
+    with pytest.raises(TypeError, match="reducton"):
+        sg.cross_entropy_and_grad(logits, target, reducton="sum")

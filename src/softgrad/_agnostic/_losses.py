@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_IGNORE_INDEX",
     "CrossEntropyOptions",
     "CrossEntropySpec",
+    "check_option_names",
     "cross_entropy",
     "cross_entropy_and_grad",
     "cross_entropy_and_grad_of",
@@ -179,10 +180,8 @@ def _index_denominator(
     return xp.sum(xp.where(xp.reshape(counted, (-1,)), w_y, constant(xp, 0.0, weight)))
 
 
-def cross_entropy_spec(
-    logits: Array, target: Array, axis: int = -1, **options: Unpack[CrossEntropyOptions]
-) -> CrossEntropySpec:
-    """Check the arguments of a cross-entropy call once; see :func:`cross_entropy`."""
+def check_option_names(options: CrossEntropyOptions) -> None:
+    """Refuse a keyword that is not a cross-entropy option (a misspelt one would be ignored)."""
     unknown = sorted(set(options) - set(CrossEntropyOptions.__annotations__))
     if unknown:
         msg = (
@@ -190,6 +189,13 @@ def cross_entropy_spec(
             f"its options are {', '.join(CrossEntropyOptions.__annotations__)}"
         )
         raise TypeError(msg)
+
+
+def cross_entropy_spec(
+    logits: Array, target: Array, axis: int = -1, **options: Unpack[CrossEntropyOptions]
+) -> CrossEntropySpec:
+    """Check the arguments of a cross-entropy call once; see :func:`cross_entropy`."""
+    check_option_names(options)
     weight = options.get("weight")
     ignore_index = options.get("ignore_index", DEFAULT_IGNORE_INDEX)
     label_smoothing = options.get("label_smoothing", 0.0)

@@ -284,11 +284,14 @@ def load(wait: bool | None = None) -> ModuleType | None:
     with _lock:
         if "cpu" in _module:  # another thread loaded them meanwhile
             return _import_kernels()
-        if wait or not available() or cache_ready():
+        if wait or not available():
             return _import_kernels()
-        if _warm_up_running():
-            return None
-        return _import_kernels()
+        warm = _module.get("warm")
+        if warm is not None and warm.poll() is None:
+            return None  # our warm-up still compiling: no stamp to look for yet
+        if "warm" in _module or cache_ready():  # warm-up over (or never started), or cache filled
+            return _import_kernels()
+        return None if _start_warm_up() else _import_kernels()
 
 
 def _flag(name: str) -> bool:
@@ -314,33 +317,26 @@ def _import_kernels() -> ModuleType | None:
     return result
 
 
-def _warm_up_running() -> bool:
-    """Start the warm-up process once; True while it runs, False once it has ended
-    (or could not start), when the kernels should be imported here."""
-    proc: subprocess.Popen[bytes] | None = _module.get("warm")
-    if proc is None:
-        if "warm" in _module:
-            return False
-        root = str(Path(__file__).resolve().parents[2])
-        path = os.environ.get("PYTHONPATH")
-        env = dict(os.environ, PYTHONPATH=root if not path else root + os.pathsep + path)
-        env[_WAIT_ENV] = "1"
-        import subprocess  # here, not at ``import softgrad``: most programs never need it
+def _start_warm_up() -> bool:
+    """Start the warm-up process (once); False when it could not start."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=root if not path else root + os.pathsep + path)
+    env[_WAIT_ENV] = "1"
+    import subprocess  # here, not at ``import softgrad``: most programs never need it
 
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "softgrad.kernels._warm"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        except OSError:
-            _module["warm"] = None
-            return False
-        _module["warm"] = proc
-        return True
-    return proc.poll() is None
+    try:
+        _module["warm"] = subprocess.Popen(
+            [sys.executable, "-m", "softgrad.kernels._warm"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        _module["warm"] = None
+        return False
+    return True
 
 
 def warm_up_process() -> subprocess.Popen[bytes] | None:

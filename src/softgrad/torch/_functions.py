@@ -370,7 +370,7 @@ def cross_entropy_and_grad(
     loss : Tensor
         0-d for ``"mean"``/``"sum"``, one loss per sample for ``"none"``.
     grad : Tensor, same shape as ``logits``
-        :math:`\partial \ell / \partial z = (a S - B) / 	ext{denom}` (the
+        :math:`\partial \ell / \partial z = (a S - B) / \text{denom}` (the
         gradient of the summed losses for ``"none"``), in the logits' dtype.
 
     Notes
@@ -390,6 +390,7 @@ def cross_entropy_and_grad(
     >>> round(loss.item(), 4), grad  # -log 0.5 and S - y
     (0.6931, tensor([[-0.5000,  0.2500,  0.2500]], dtype=torch.float64))
     """
+    _losses.check_option_names(options)
     ignore_index = options.get("ignore_index", _losses.DEFAULT_IGNORE_INDEX)
     label_smoothing = options.get("label_smoothing", 0.0)
     reduction = options.get("reduction", "mean")
