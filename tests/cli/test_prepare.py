@@ -142,8 +142,8 @@ class TestOneBlasThread:
                 events.append(("limit", limits, user_api))
                 return Limit()
 
-        monkeypatch.setattr(_dask_objective, "_threadpools", lambda: Pools())
-        monkeypatch.setattr(_dask_objective, "_one_thread_already", lambda: False)
+        monkeypatch.setattr(_dask_objective, "blas_pools", lambda: Pools())
+        monkeypatch.setattr(_dask_objective, "one_blas_thread_already", lambda: False)
         guard = _dask_objective.OneBlasThread()
         inside, leave = threading.Event(), threading.Event()
 
@@ -164,7 +164,7 @@ class TestOneBlasThread:
 
     def test_nothing_is_changed_when_the_environment_says_one_thread(self, monkeypatch):
         monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-        monkeypatch.setattr(_dask_objective, "_threadpools", lambda: pytest.fail("limited"))
+        monkeypatch.setattr(_dask_objective, "blas_pools", lambda: pytest.fail("limited"))
         with _dask_objective.OneBlasThread():
             pass
 

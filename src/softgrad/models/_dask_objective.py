@@ -28,8 +28,6 @@ result equals the in-memory subsampled product.
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -41,6 +39,7 @@ from numpy.typing import NDArray
 from softgrad._agnostic._losses import cross_entropy_hvp
 from softgrad._delegation import cross_entropy_and_grad
 from softgrad._lib._extras import require
+from softgrad.models._objective import blas_pools, one_blas_thread_already
 
 __all__ = [
     "BlockBatches",
@@ -52,18 +51,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.floating[Any]]
-
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@functools.cache
-def _threadpools() -> Any:
-    """threadpoolctl's controller of the loaded BLAS libraries (scanned once), or None."""
-    try:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - scikit-learn's dependency, always there with it
-        return None
-    return ThreadpoolController()
 
 
 class OneBlasThread:
@@ -88,8 +75,8 @@ class OneBlasThread:
 
     def __enter__(self) -> None:
         with self._lock:
-            if self._inside == 0 and not _one_thread_already():
-                pools = _threadpools()
+            if self._inside == 0 and not one_blas_thread_already():
+                pools = blas_pools()
                 self._limit = None if pools is None else pools.limit(limits=1, user_api="blas")
             self._inside += 1
 
@@ -104,12 +91,6 @@ class OneBlasThread:
             if self._inside == 0 and self._limit is not None:
                 self._limit.restore_original_limits()
                 self._limit = None
-
-
-def _one_thread_already() -> bool:
-    return (os.cpu_count() or 1) == 1 or any(
-        os.environ.get(var, "").strip() == "1" for var in BLAS_THREAD_VARIABLES
-    )
 
 
 one_blas_thread = OneBlasThread()

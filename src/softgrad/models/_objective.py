@@ -66,7 +66,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-__all__ = ["MultinomialObjective", "blas_threads", "lbfgs_memory"]
+__all__ = [
+    "BLAS_THREAD_VARIABLES",
+    "MultinomialObjective",
+    "blas_pools",
+    "blas_threads",
+    "lbfgs_memory",
+    "one_blas_thread_already",
+]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -383,29 +390,35 @@ SERIAL_PRODUCT_MIN = 1 << 16
 SERIAL_PRODUCT_MAX = 1 << 22
 
 
-@functools.cache
-def _threadpools() -> Any:
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # sklearn's dependency
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
+
+@functools.cache
+def blas_pools() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries (scanned once), or None."""
+    try:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - scikit-learn's dependency, always there with it
+        return None
     return ThreadpoolController()
 
 
-def _one_blas_thread_already() -> bool:
+def one_blas_thread_already() -> bool:
     """True when the environment already gives BLAS one thread (nothing to limit)."""
     return (os.cpu_count() or 1) == 1 or any(
-        os.environ.get(var, "").strip() == "1"
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        os.environ.get(var, "").strip() == "1" for var in BLAS_THREAD_VARIABLES
     )
 
 
 def blas_threads(obj: MultinomialObjective) -> contextlib.AbstractContextManager[Any]:
     """One BLAS thread for the fit when each product with ``X`` is small, else no change."""
     size = obj.n_samples * obj.n_features * obj.n_classes
-    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or _one_blas_thread_already():
+    if not SERIAL_PRODUCT_MIN < size <= SERIAL_PRODUCT_MAX or one_blas_thread_already():
         return contextlib.nullcontext()
-    limited: contextlib.AbstractContextManager[Any] = _threadpools().limit(
-        limits=1, user_api="blas"
-    )
+    pools = blas_pools()
+    if pools is None:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[Any] = pools.limit(limits=1, user_api="blas")
     return limited
 
 
