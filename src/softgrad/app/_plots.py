@@ -229,14 +229,14 @@ def softmax_jacobian_svg(
     Returns
     -------
     str
-        A standalone SVG document.
+        A standalone SVG document: the cells, their labels and a colour bar.
 
     Examples
     --------
-    >>> import xml.etree.ElementTree as ET
-    >>> s = np.array([0.7, 0.2, 0.1])
-    >>> svg = ET.fromstring(softmax_jacobian_svg(np.diag(s) - np.outer(s, s), s, ["a", "b", "c"]))
+    >>> from xml.etree.ElementTree import fromstring
     >>> ns = {"s": "http://www.w3.org/2000/svg"}
+    >>> s = np.array([0.7, 0.2, 0.1])
+    >>> svg = fromstring(softmax_jacobian_svg(np.diag(s) - np.outer(s, s), s, ["a", "b", "c"]))
     >>> [t.text for t in svg.findall(".//s:g[@id='rows']/s:text", ns)]
     ['a (S=0.70)', 'b (S=0.20)', 'c (S=0.10)']
     """
