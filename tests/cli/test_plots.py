@@ -23,7 +23,7 @@ from softgrad.app._plots import (
     loss_curve_svg,
     softmax_jacobian_svg,
 )
-from softgrad.app._svg import diverging_colour, linear_axis, log_axis
+from softgrad.app._svg import diverging_colour, linear_axis, log_axis, xml_text
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 SVG_TAG = "{http://www.w3.org/2000/svg}svg"
@@ -124,6 +124,19 @@ class TestLossCurve:
         title = "a<b> & \"c\" 'd' é\x07"
         root = parse(loss_curve_svg([1.0, 0.5], title=title))
         assert root.find("s:text", NS).text == title.replace("\x07", "\ufffd")
+
+
+@given(st.text())
+def test_any_text_makes_valid_xml(text):
+    # forbidden characters become U+FFFD; the parser reads line ends as "\n" (XML 1.0, 2.11)
+    root = ET.fromstring(f'<a title="{xml_text(text)}">{xml_text(text)}</a>')
+    allowed = "".join(
+        c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c > "\uffff"
+        else "\ufffd"
+        for c in text
+    )  # fmt: skip
+    assert (root.text or "") == allowed.replace("\r\n", "\n").replace("\r", "\n")
+    assert root.get("title") is not None
 
 
 class TestAxes:
