@@ -253,8 +253,10 @@ def softmax_jacobian_svg(
     names = [str(c) for c in class_names]
     rows = [f"{_cut(n)} (S={p:.2f})" for n, p in zip(names, S, strict=True)]
     cell = min(56.0, max(4.0, 560.0 / max(k, 1)))
-    font = min(12.0, cell * 0.8)
-    every = math.ceil(9.0 / cell)  # label every n-th row/column when cells are smaller than text
+    font = min(12.0, max(7.0, cell * 0.8))
+    every = math.ceil(
+        (font + 1) / cell
+    )  # label every n-th row/column when cells are smaller than text
     longest = max((len(_cut(n)) for n in names), default=1)
     tilt = text_width("M" * longest, font) * 0.85 > cell * every - 4  # else they would touch
     label_width = text_width("M" * max((len(r) for r in rows), default=1), font) * 0.85
