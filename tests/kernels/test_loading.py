@@ -105,3 +105,78 @@ def test_wait_loads_in_this_thread():
     assert k is not None
     assert kernels.loaded()
     assert kernels.load() is k
+
+
+# ------------------------------------------------- one warm-up at a time ---
+
+
+@pytest.fixture
+def other_process():
+    """A live process that is not this one (what another program's warm-up looks like)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_live_warm_up_elsewhere_is_seen(tmp_path, monkeypatch, other_process):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    marker = kernels.warm_up_marker()
+    assert marker.parent == tmp_path
+    assert not kernels.warming_elsewhere()  # no marker
+    marker.write_text(f"{other_process.pid}\n", encoding="utf-8")
+    assert kernels.warming_elsewhere()
+    marker.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    assert not kernels.warming_elsewhere()  # our own
+
+
+def test_a_warm_up_left_behind_is_not_waited_for(tmp_path, monkeypatch, other_process):
+    # the marker of a process that died, or one older than the patience, does not count
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    marker = kernels.warm_up_marker()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    marker.write_text(f"{dead.pid}\n", encoding="utf-8")
+    assert not kernels.warming_elsewhere()
+    marker.write_text(f"{other_process.pid}\n", encoding="utf-8")
+    old = marker.stat().st_mtime - kernels.WARM_UP_PATIENCE - 60
+    os.utime(marker, (old, old))
+    assert not kernels.warming_elsewhere()
+
+
+def test_only_one_process_claims_the_warm_up(tmp_path, monkeypatch, other_process):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    first = kernels._claim_warm_up()
+    assert first == kernels.warm_up_marker()
+    first.write_text(f"{other_process.pid}\n", encoding="utf-8")  # what the caller writes
+    assert kernels._claim_warm_up() is None  # held by a live warm-up
+    other_process.kill()
+    other_process.wait()
+    assert kernels._claim_warm_up() == first  # a dead one's marker is taken over
+
+
+def test_first_call_while_another_process_warms_up_starts_no_second_one(
+    tmp_path, monkeypatch, other_process
+):
+    # two programs started at once after an install: the second finds the first's warm-up
+    # running, lets the reference serve and compiles nothing itself
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    kernels.warm_up_marker().write_text(f"{other_process.pid}\n", encoding="utf-8")
+    loaded, warming, ready, error = _fresh(_FIRST_CALL, NUMBA_CACHE_DIR=str(tmp_path))
+    assert (loaded, warming, ready) == ("False", "False", "False")
+    assert float(error) <= 1e-15
+    assert kernels.warm_up_marker().read_text(encoding="utf-8").strip() == str(other_process.pid)
+
+
+def test_the_warm_up_removes_its_marker_only(tmp_path, monkeypatch):
+    from softgrad.kernels import _warm
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_warm, "compile_all", lambda: 0)  # numba missing: nothing compiled
+    marker = kernels.warm_up_marker()
+    marker.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    assert _warm.main() == 1
+    assert not marker.exists()
+    marker.write_text("1\n", encoding="utf-8")  # another process's warm-up
+    assert _warm.main() == 1
+    assert marker.exists()

@@ -42,6 +42,7 @@ array([0.5, 0.5])
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -70,7 +71,9 @@ __all__ = [
     "policy",
     "set_enabled",
     "set_policy",
+    "warm_up_marker",
     "warm_up_process",
+    "warming_elsewhere",
 ]
 
 _ENV = "SOFTGRAD_DISABLE_KERNELS"
@@ -267,7 +270,9 @@ def load(wait: bool | None = None) -> ModuleType | None:
     GIL — and returns ``None``. Every later call checks (one ``waitpid``)
     whether the warm-up has finished and then loads the kernels from the cache.
     If the warm-up fails the kernels are imported here (``None`` if that fails
-    too).
+    too). One warm-up per cache at a time: a process that finds another
+    process's warm-up running (:func:`warming_elsewhere`) lets the reference
+    serve until the stamp appears, instead of compiling the same kernels again.
 
     Examples
     --------
@@ -291,6 +296,8 @@ def load(wait: bool | None = None) -> ModuleType | None:
             return None  # our warm-up still compiling: no stamp to look for yet
         if "warm" in _module or cache_ready():  # warm-up over (or never started), or cache filled
             return _import_kernels()
+        if warming_elsewhere():  # another process's warm-up fills the same cache
+            return None
         return None if _start_warm_up() else _import_kernels()
 
 
@@ -325,8 +332,10 @@ def _start_warm_up() -> bool:
     env[_WAIT_ENV] = "1"
     import subprocess  # here, not at ``import softgrad``: most programs never need it
 
+    if (marker := _claim_warm_up()) is None:
+        return False
     try:
-        _module["warm"] = subprocess.Popen(
+        _module["warm"] = proc = subprocess.Popen(
             [sys.executable, "-m", "softgrad.kernels._warm"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -335,8 +344,64 @@ def _start_warm_up() -> bool:
         )
     except OSError:
         _module["warm"] = None
+        marker.unlink(missing_ok=True)
         return False
+    with contextlib.suppress(OSError):
+        marker.write_text(f"{proc.pid}\n", encoding="utf-8")
     return True
+
+
+def warm_up_marker() -> Path:
+    """The file naming the process that is filling the cache (beside :func:`cache_stamp`)."""
+    return cache_stamp().with_suffix(".warming")
+
+
+WARM_UP_PATIENCE = 1800.0
+"""Seconds after which a warm-up marker is taken as left behind (its process killed
+without removing it), so that another warm-up may start."""
+
+
+def warming_elsewhere() -> bool:
+    """True while another process's warm-up (alive, started at most
+    :data:`WARM_UP_PATIENCE` seconds ago) is filling this cache."""
+    import time
+
+    marker = warm_up_marker()
+    try:
+        pid = int(marker.read_text(encoding="utf-8").strip() or "0")
+        age = time.time() - marker.stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    if age > WARM_UP_PATIENCE or pid == os.getpid():
+        return False
+    if pid <= 0 or sys.platform == "win32":  # no pid yet / no signal 0: trust the age
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: is the process there?
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, another user's
+        return True
+    return True
+
+
+def _claim_warm_up() -> Path | None:
+    """Create the warm-up marker, atomically: None when another live warm-up holds it."""
+    marker = warm_up_marker()
+    for _ in range(2):
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if warming_elsewhere():
+                return None
+            marker.unlink(missing_ok=True)  # left behind by a dead warm-up
+            continue
+        except OSError:  # no writable cache folder: the warm-up could not write either
+            return None
+        os.close(fd)
+        return marker
+    return None
 
 
 def warm_up_process() -> subprocess.Popen[bytes] | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -45,8 +46,9 @@ def compile_all() -> int:
             with kernels.policy(min_size=0, serial_max=serial_max):
                 for where in (None, mask):
                     _dispatch.softmax(x, where=where)
+                    _dispatch.log_softmax_and_s(x, where=where)  # S kept: softgrad.torch
                     _dispatch.log_softmax_vjp(x, g, where=where)
-                    ran += 2
+                    ran += 3
                 for w in (None, weight):
                     _dispatch.cross_entropy_and_grad(x, labels, weight=w)
                     ran += 1
@@ -54,15 +56,29 @@ def compile_all() -> int:
 
 
 def main() -> int:
-    """Compile every kernel into numba's cache, then write the ready stamp; exit status 0 on success."""
-    if compile_all() == 0:
-        return 1
-    stamp = kernels.cache_stamp()
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    partial = stamp.with_name(f"{stamp.name}.{os.getpid()}")
-    partial.write_text("softgrad kernels compiled into numba's cache\n", encoding="utf-8")
-    os.replace(partial, stamp)  # atomic: a reader sees no stamp or a whole one
-    return 0
+    """Compile every kernel into numba's cache, then write the ready stamp; exit status 0 on
+    success. The warm-up marker (:func:`softgrad.kernels.warm_up_marker`) is removed at the end,
+    whatever happened (when it names this process: one started by hand leaves another's)."""
+    try:
+        if compile_all() == 0:
+            return 1
+        stamp = kernels.cache_stamp()
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        partial = stamp.with_name(f"{stamp.name}.{os.getpid()}")
+        partial.write_text("softgrad kernels compiled into numba's cache\n", encoding="utf-8")
+        os.replace(partial, stamp)  # atomic: a reader sees no stamp or a whole one
+        return 0
+    finally:
+        _release(kernels.warm_up_marker())
+
+
+def _release(marker: Path) -> None:
+    """Remove the warm-up marker if it names this process (or no process yet)."""
+    try:
+        if marker.read_text(encoding="utf-8").strip() in ("", str(os.getpid())):
+            marker.unlink()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
