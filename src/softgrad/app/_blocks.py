@@ -28,7 +28,14 @@ from numpy.typing import NDArray
 
 from softgrad.app._data import ByteProgress, DataError, Dataset, _delimiter, read_csv
 
-__all__ = ["FallBack", "FeatureBlocks", "column_names", "iter_feature_blocks", "read_table"]
+__all__ = [
+    "FallBack",
+    "FeatureBlocks",
+    "column_names",
+    "iter_feature_blocks",
+    "read_table",
+    "release_memory",
+]
 
 BLOCK_BYTES = 1 << 20  # CSV bytes parsed per block (4 MB blocks held ~180 MB in Arrow buffers)
 BLOCK_ROWS = 65_536  # Parquet rows per block
@@ -331,17 +338,23 @@ def read_table(
         if parquet:  # pragma: no cover - Parquet never falls back
             raise
         return read_csv(path, target, encoding=encoding)
-    _return_freed_memory()
     X = X[:n]  # a view: the estimate is a few per cent over at most
-    return Dataset(X, _labels([v for v in ys if v is not None]), tuple(features), target, str(path))
+    release_memory()  # the blocks' buffers, before the labels' temporaries
+    y = _labels([v for v in ys if v is not None])
+    del ys
+    release_memory()
+    return Dataset(X, y, tuple(features), target, str(path))
 
 
-def _return_freed_memory() -> None:
-    """Give the heap the blocks' arrays were freed to back to the system.
+def release_memory() -> None:
+    """Give the memory freed to the heap back to the system.
 
-    glibc keeps freed blocks of about a megabyte in its heap rather than
-    unmapping them: after the 195 MB file of the benchmark, 38 MB of the
-    read's peak stayed resident into the fit. ``malloc_trim`` (glibc only;
+    glibc keeps freed blocks of up to tens of megabytes in its heap rather
+    than unmapping them (its threshold for mapping a block of its own rises
+    to the largest block freed so far): after the 195 MB file of the
+    benchmark, 38 MB of the read's peak stayed resident into the fit, and
+    every phase of a run after it (split, fit, predictions) left its own
+    temporaries resident into the next. ``malloc_trim`` (glibc only;
     elsewhere nothing happens) returns them, and Arrow's pool its own.
     """
     pa = sys.modules.get("pyarrow")

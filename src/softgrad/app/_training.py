@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softgrad._lib._extras import require
+from softgrad.app._blocks import release_memory
 from softgrad.app._data import DataError, Dataset, read_features_csv
 from softgrad.app._load import load_dataset
 from softgrad.app._prepare import SplitError, import_sklearn, split, standardise
@@ -97,6 +98,21 @@ class TrainResult:
 
 GRADCHECK_ROWS = 20_000
 """The gradient check's sample of training rows (all of them for smaller data)."""
+
+PREDICT_ROWS = 1 << 16
+"""Rows predicted at a time for the run's accuracies (their logits, not all rows')."""
+
+
+def _predict_rows(model: Any, X: NDArray[Any], block: int = PREDICT_ROWS) -> NDArray[Any]:
+    """``model.predict(X)``, ``block`` rows at a time: the same labels in less memory.
+
+    Each row's prediction depends on that row alone, so the blocks change
+    nothing but the size of the logits held at once (750,000 x 4 float64
+    are 23 MB).
+    """
+    if len(X) <= block:
+        return np.asarray(model.predict(X))
+    return np.concatenate([model.predict(X[i : i + block]) for i in range(0, len(X), block)])
 
 
 def require_app_extras(feature: str) -> None:
@@ -313,6 +329,7 @@ def _train(
     n_features = ds.X.shape[1]
     # the names only: the labels are in the parts (a view of ds.y would keep all of it)
     ds = Dataset(ds.X[:0], ds.y[:0].copy(), ds.feature_names, ds.target_name, ds.source)
+    release_memory()  # each phase's temporaries, before the next phase's
 
     try:
         model = SoftmaxClassifier(
@@ -339,10 +356,11 @@ def _train(
     fit_seconds = time.perf_counter() - start
     caught = [str(r.message) for r in records if issubclass(r.category, ConvergenceWarning)]
     model.callback = None
+    release_memory()
 
     y_idx = np.searchsorted(model.classes_, y_train).astype(np.intp)
     check = _gradient_check(model, Z_train, y_idx, config.seed)
-    pred_train = model.predict(Z_train)  # before the fold below, on the standardised rows
+    pred_train = _predict_rows(model, Z_train)  # before the fold below, on the standardised rows
 
     # fold the standardisation into the layer: W (x − μ)/σ + b = (W/σ) x + (b − (W/σ) μ)
     W = model.coef_ / std
@@ -351,8 +369,9 @@ def _train(
     model.intercept_ = b - b.mean()
 
     classes = model.classes_
-    pred_test = model.predict(X_test)
+    pred_test = _predict_rows(model, X_test)
     cm = confusion_matrix(y_test, pred_test, labels=classes)
+    release_memory()
 
     file_names = {
         "model": "model.npz",
