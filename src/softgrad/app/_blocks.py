@@ -35,6 +35,7 @@ __all__ = [
     "iter_feature_blocks",
     "read_table",
     "release_memory",
+    "unmap_freed_blocks",
 ]
 
 BLOCK_BYTES = 1 << 20  # CSV bytes parsed per block (4 MB blocks held ~180 MB in Arrow buffers)
@@ -129,6 +130,8 @@ def _batches(
                 include_columns=[c for c in header if c in types],
                 strings_can_be_null=False,
             ),
+            # malloc's, not Arrow's mimalloc pool, which kept 6 MB of the read resident
+            memory_pool=pa.system_memory_pool(),
         )
     except (pa.ArrowException, ValueError):
         source.close()
@@ -344,6 +347,28 @@ def read_table(
     del ys
     release_memory()
     return Dataset(X, y, tuple(features), target, str(path))
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 128 << 10  # glibc's initial threshold, here kept for good
+
+
+def unmap_freed_blocks() -> None:
+    """Have glibc give a freed block of 128 KiB or more back at once, for the rest of the process.
+
+    glibc serves such a block from a mapping of its own, which ``free``
+    unmaps, but each free of one raises that threshold to the block's size
+    (up to 32 MiB): from then on blocks below it come from the heap and stay
+    resident when freed. In a ``train`` run that kept the temporaries of
+    the label sort at the start of the fit (12 MB) and of the split (10 MB)
+    resident through the next phase. Setting the threshold turns the rise
+    off (``mallopt``; glibc only, elsewhere nothing happens); it costs a
+    page fault per 4 KiB of a large temporary, a few milliseconds per
+    pass over the data.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def release_memory() -> None:

@@ -39,10 +39,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softgrad._lib._extras import require
-from softgrad.app._blocks import release_memory
+from softgrad.app._blocks import release_memory, unmap_freed_blocks
 from softgrad.app._data import DataError, Dataset, read_features_csv
 from softgrad.app._load import load_dataset
-from softgrad.app._prepare import SplitError, import_sklearn, split, standardise
+from softgrad.app._prepare import SplitError, class_codes, import_sklearn, split, standardise
 
 __all__ = [
     "PredictionTable",
@@ -300,6 +300,7 @@ def train(
     require_app_extras("softgrad train")
     from softgrad.models._dask_objective import one_blas_thread
 
+    unmap_freed_blocks()  # a phase's temporaries are not kept resident into the next
     with one_blas_thread:  # the run's products have few classes on one side: see OneBlasThread
         return _train(config, progress, reading)
 
@@ -319,8 +320,11 @@ def _train(
 
     ds = load_dataset(config.data, config.target, encoding=config.encoding, progress=reading)
     final_dir, is_default = _run_folder(config)
+    # a byte per row for the labels through the split (int64 labels: 8 MB per million rows)
+    labels, codes, _ = class_codes(ds.y)
+    ds = Dataset(ds.X, codes, ds.feature_names, ds.target_name, ds.source)
     try:
-        parts = split(ds, config.test_size, config.seed)  # views of ds.X, reordered
+        parts = split(ds, config.test_size, config.seed, labels)  # views of ds.X, reordered
     except SplitError as exc:
         raise TrainingError(str(exc)) from None
     X_test, y_train, y_test, notes = parts.X_test, parts.y_train, parts.y_test, parts.notes
