@@ -288,7 +288,7 @@ class MultinomialObjective:
             return self.X[rows]
         self._w = None  # G is overwritten: no cached point any more
         X_rows = self._gt.reshape(-1)[: m * d].reshape(m, d)
-        np.take(self.X, rows, axis=0, out=X_rows)
+        np.take(self.X, rows, axis=0, out=X_rows, mode="clip")  # "raise" buffers a copy
         self._lent = X_rows
         return X_rows
 
