@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softgrad.models import MultinomialObjective
-from softgrad.models import _objective
+from softgrad.models import MultinomialObjective, _objective
 
 
 def plain_cross_entropy(zt: np.ndarray, y: np.ndarray, scale: np.ndarray):
