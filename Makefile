@@ -2,8 +2,8 @@
 #
 # Both use one virtual environment, .venv, with the exact versions of
 # requirements/constraints.txt. `make demo` installs only what `softgrad train`
-# needs (the `cli` extra: scikit-learn, SciPy, matplotlib, click, rich; no numba,
-# no SymPy); `make test` adds every extra (explain, numba, PyTorch 2.13 CPU, JAX,
+# needs (the `cli` extra: scikit-learn, SciPy, click, rich; no numba, matplotlib
+# or SymPy); `make test` adds every extra (explain, numba, PyTorch 2.13 CPU, JAX,
 # Dask) and the development tools.
 PYTHON      ?= python3
 VENV        ?= .venv

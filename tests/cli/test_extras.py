@@ -54,10 +54,10 @@ def run_without(blocked: list[str], code: str, **kwargs: Any) -> subprocess.Comp
         (["click"], ["--help"]),
         (["rich"], ["--help"]),
         (["sklearn"], ["train", "-q"]),
-        (["matplotlib"], ["train", "-q"]),
+        (["scipy"], ["train", "-q"]),
         (["sklearn"], ["predict", "model.npz", "data.csv"]),
     ],
-    ids=["click", "rich", "sklearn-train", "matplotlib-train", "sklearn-predict"],
+    ids=["click", "rich", "sklearn-train", "scipy-train", "sklearn-predict"],
 )
 def test_cli_names_the_extra(tmp_path, blocked, args):
     done = run_without(blocked, f"from softgrad.cli import main\nmain({args!r})", cwd=tmp_path)

@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from softgrad.app._plots import loss_curve_figure
+from softgrad.app._plots import loss_curve_svg
 from softgrad.cli import cli
+
+SVG = {"s": "http://www.w3.org/2000/svg"}
 
 
 def invoke(*args: str):
@@ -296,6 +299,6 @@ class TestPolish:
         assert result.exit_code == 0, result.output
         assert f" {unit}s, run folder" in result.stdout
         m = json.loads((tmp_path / "r" / "metrics.json").read_text())
-        ax = loss_curve_figure(m["loss_curve"], unit=m["iteration_unit"]).axes[0]
-        assert ax.get_xlabel() == unit
-        assert ax.get_yscale() == "log"
+        svg = ET.fromstring(loss_curve_svg(m["loss_curve"], unit=m["iteration_unit"]))
+        assert svg.find(".//s:g[@id='x-axis']/s:text[last()]", SVG).text == unit
+        assert svg.find(".//s:g[@id='y-axis']", SVG).get("data-scale") == "log"

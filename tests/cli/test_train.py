@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from softgrad import SoftmaxClassifier
 from softgrad.app._data import DataError, read_csv
 from softgrad.cli import cli
 
-PNG = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}svg"
 
 
 def run(*args: str):
@@ -48,10 +49,10 @@ class TestTrain:
         assert "confusion matrix" in text
         assert "gradient check ok" in text
         assert "loss curve" in text
-        for name in ("model.npz", "metrics.json", "loss_curve.png", "softmax_jacobian.png"):
+        for name in ("model.npz", "metrics.json", "loss_curve.svg", "softmax_jacobian.svg"):
             assert (out / name).is_file()
-        assert (out / "loss_curve.png").read_bytes().startswith(PNG)
-        assert (out / "softmax_jacobian.png").read_bytes().startswith(PNG)
+        for name in ("loss_curve.svg", "softmax_jacobian.svg"):
+            assert ET.parse(out / name).getroot().tag == SVG
         m = json.loads((out / "metrics.json").read_text())
         assert m["n_features"] == 4
         assert m["classes"] == ["setosa", "versicolor", "virginica"]

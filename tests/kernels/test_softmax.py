@@ -327,3 +327,46 @@ def test_every_log_softmax_with_s_path_matches_reference(
     serial = path[0] > x.size
     assert (calls["forward_rows"], calls["forward_rows_serial"]) == (1, serial)
     assert (calls["vjp_rows"], calls["vjp_rows_serial"]) == (1, serial)
+
+
+@every_row_path
+def test_excluded_chunks_of_long_rows_are_written(
+    path: tuple[int, int],
+    dtype: Any,
+    masked: bool,
+    rows: int,
+    calls: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long rows store each chunk's exponentials in pass A and scale them in pass B; a
+    chunk with no included entry (here columns 10-19 at -inf, and 20-29 masked) stores
+    nothing, so pass B must write its zeros (softmax) and -1 (S beside log_softmax).
+    The outputs start as NaN, so an entry left unwritten shows."""
+    from softgrad.kernels import _dispatch
+
+    def nan_filled(a: Any, *args: Any, **kwargs: Any) -> Any:
+        out = np.full_like(a, np.nan, *args, **kwargs)
+        return out
+
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((rows, 45)) * 4).astype(dtype)
+    x[:, 10:20] = -np.inf
+    mask = None
+    if masked:
+        mask = np.ones(x.shape, dtype=bool)
+        mask[:, 20:30] = False
+    monkeypatch.setattr(_dispatch.np, "empty_like", nan_filled)
+    with kernel_path(*path):
+        s = softgrad.softmax(x, where=mask)
+        both = _dispatch.log_softmax_and_s(x, where=mask)
+    assert both is not None
+    log_s, s_kept = both
+    ref_s = ref_softmax(x, where=mask)
+    excluded = ref_log_softmax(x, where=mask) == -np.inf
+    assert excluded[:, 10:20].all()
+    assert_close(s, ref_s, n=45)
+    assert np.all(s[excluded] == 0)
+    assert_close(log_s, ref_log_softmax(x, where=mask), n=45)
+    assert np.all(s_kept[excluded] == -1)
+    assert_close(s_kept, np.where(excluded, -1.0, ref_s).astype(dtype), n=45)
+    assert calls["forward_rows"] == 2

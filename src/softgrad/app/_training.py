@@ -10,9 +10,9 @@ the weights — so the saved model takes raw features — and writes a run folde
     the model (:meth:`SoftmaxClassifier.save`; no pickles),
 ``metrics.json``
     accuracy, confusion matrix, loss curve, gradient check, configuration,
-``loss_curve.png``, ``softmax_jacobian.png``
+``loss_curve.svg``, ``softmax_jacobian.svg``
     the objective per iteration and the Jacobian :math:`S_i(\\delta_{ij} - S_j)`
-    of one test sample's softmax outputs.
+    of one test sample's softmax outputs, drawn as SVG text (no plotting library).
 
 The command-line modules only parse options and print what these return.
 """
@@ -119,10 +119,9 @@ def require_app_extras(feature: str) -> None:
     """Check that what training runs need is installed, or name the ``pip install`` line.
 
     Only scikit-learn is imported here (without pandas: :func:`~softgrad.app._prepare.import_sklearn`);
-    matplotlib is imported when the pictures are drawn, after the fit, so its
-    memory is not added to the fit's.
+    the pictures are SVG text written by :mod:`softgrad.app._plots`, which needs no plotting library.
     """
-    for module in ("sklearn", "scipy", "matplotlib"):
+    for module in ("sklearn", "scipy"):
         if importlib.util.find_spec(module) is None:
             require(module, "cli", feature=feature)  # raises, naming the extra
     import_sklearn()
@@ -293,7 +292,7 @@ def train(
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     result = train(TrainConfig(data="iris", out=tmp))
     ...     sorted(p.name for p in result.files.values())
-    ['loss_curve.png', 'metrics.json', 'model.npz', 'softmax_jacobian.png']
+    ['loss_curve.svg', 'metrics.json', 'model.npz', 'softmax_jacobian.svg']
     >>> result.metrics["test_accuracy"] > 0.9
     True
     """
@@ -380,8 +379,8 @@ def _train(
     file_names = {
         "model": "model.npz",
         "metrics": "metrics.json",
-        "loss_curve": "loss_curve.png",
-        "jacobian": "softmax_jacobian.png",
+        "loss_curve": "loss_curve.svg",
+        "jacobian": "softmax_jacobian.svg",
     }
     class_names = [str(c) for c in classes.tolist()]
     logits = X_test[0] @ model.coef_.T + model.intercept_  # one test sample's z
@@ -437,7 +436,7 @@ def _train(
             np.asarray(softmax(logits)),
             class_names,
             staged["jacobian"],
-            title=f"softmax Jacobian, test sample 0 (true: {y_test[0]}, predicted: {pred_test[0]})",
+            subtitle=f"test sample 0 (true: {y_test[0]}, predicted: {pred_test[0]})",
         )
         staged["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if is_default:

@@ -80,8 +80,8 @@ SOLVERS = ("auto", "lbfgs", "newton-cg", "newton-cholesky", "sgd", "adam")
 def train(quiet: bool, as_json: bool, **options: Any) -> None:
     """Train the post's network (D inputs, K softmax outputs) and write a run folder.
 
-    The run folder (model.npz, metrics.json, loss_curve.png,
-    softmax_jacobian.png) appears whole or not at all. A CSV file's delimiter
+    The run folder (model.npz, metrics.json, loss_curve.svg,
+    softmax_jacobian.svg) appears whole or not at all. A CSV file's delimiter
     (comma, semicolon, tab) is detected from its header. Files are read in
     blocks, with a progress bar from the start.
     """

@@ -16,7 +16,6 @@ from typing import Any, Unpack
 import torch
 from torch import Tensor
 
-from softgrad import kernels
 from softgrad._agnostic import _losses, _softmax
 from softgrad._agnostic._losses import CrossEntropyOptions
 from softgrad._lib._array import normalize_axis
@@ -193,10 +192,9 @@ def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) ->
 
 def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
     """The log_softmax operator: with :math:`S` kept for an ``exp``-free backward when
-    ``z`` needs a gradient and the kernel holds whole rows in cache (where :math:`S`
-    comes from the exponentials of the sum), without it (one write less) otherwise."""
-    whole_rows = z.shape[axis] <= kernels.current_policy().chunk and _ops.use_kernels(z)
-    if whole_rows and torch.is_grad_enabled() and z.requires_grad:
+    ``z`` needs a gradient and the kernels run (:math:`S` comes from the exponentials of
+    the sum, rows short or long), without it (one write less) otherwise."""
+    if _ops.use_kernels(z) and torch.is_grad_enabled() and z.requires_grad:
         log_s: Tensor = _ops.log_softmax_and_s(z, axis, mask)[0]
         return log_s
     out: Tensor = _ops.log_softmax(z, axis, mask)
