@@ -130,8 +130,6 @@ def _batches(
                 include_columns=[c for c in header if c in types],
                 strings_can_be_null=False,
             ),
-            # malloc's, not Arrow's mimalloc pool, which kept 6 MB of the read resident
-            memory_pool=pa.system_memory_pool(),
         )
     except (pa.ArrowException, ValueError):
         source.close()

@@ -299,7 +299,6 @@ def train(
     require_app_extras("softgrad train")
     from softgrad.models._dask_objective import one_blas_thread
 
-    unmap_freed_blocks()  # a phase's temporaries are not kept resident into the next
     with one_blas_thread:  # the run's products have few classes on one side: see OneBlasThread
         return _train(config, progress, reading)
 
@@ -318,6 +317,9 @@ def _train(
     from softgrad.models import SoftmaxClassifier, validate_params
 
     ds = load_dataset(config.data, config.target, encoding=config.encoding, progress=reading)
+    # from here on a phase's temporaries are not kept resident into the next (the read's
+    # blocks are many and small: unmapping each costs more than it saves)
+    unmap_freed_blocks()
     final_dir, is_default = _run_folder(config)
     # a byte per row for the labels through the split (int64 labels: 8 MB per million rows)
     labels, codes, _ = class_codes(ds.y)
