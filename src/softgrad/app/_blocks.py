@@ -28,7 +28,15 @@ from numpy.typing import NDArray
 
 from softgrad.app._data import ByteProgress, DataError, Dataset, _delimiter, read_csv
 
-__all__ = ["FallBack", "FeatureBlocks", "column_names", "iter_feature_blocks", "read_table"]
+__all__ = [
+    "FallBack",
+    "FeatureBlocks",
+    "column_names",
+    "iter_feature_blocks",
+    "read_table",
+    "release_memory",
+    "unmap_freed_blocks",
+]
 
 BLOCK_BYTES = 1 << 20  # CSV bytes parsed per block (4 MB blocks held ~180 MB in Arrow buffers)
 BLOCK_ROWS = 65_536  # Parquet rows per block
@@ -331,17 +339,45 @@ def read_table(
         if parquet:  # pragma: no cover - Parquet never falls back
             raise
         return read_csv(path, target, encoding=encoding)
-    _return_freed_memory()
     X = X[:n]  # a view: the estimate is a few per cent over at most
-    return Dataset(X, _labels([v for v in ys if v is not None]), tuple(features), target, str(path))
+    release_memory()  # the blocks' buffers, before the labels' temporaries
+    y = _labels([v for v in ys if v is not None])
+    del ys
+    release_memory()
+    return Dataset(X, y, tuple(features), target, str(path))
 
 
-def _return_freed_memory() -> None:
-    """Give the heap the blocks' arrays were freed to back to the system.
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 128 << 10  # glibc's initial threshold, here kept for good
 
-    glibc keeps freed blocks of about a megabyte in its heap rather than
-    unmapping them: after the 195 MB file of the benchmark, 38 MB of the
-    read's peak stayed resident into the fit. ``malloc_trim`` (glibc only;
+
+def unmap_freed_blocks() -> None:
+    """Have glibc give a freed block of 128 KiB or more back at once, for the rest of the process.
+
+    glibc serves such a block from a mapping of its own, which ``free``
+    unmaps, but each free of one raises that threshold to the block's size
+    (up to 32 MiB): from then on blocks below it come from the heap and stay
+    resident when freed. In a ``train`` run that kept the temporaries of
+    the label sort at the start of the fit (12 MB) and of the split (10 MB)
+    resident through the next phase. Setting the threshold turns the rise
+    off (``mallopt``; glibc only, elsewhere nothing happens); it costs a
+    page fault per 4 KiB of a large temporary, a few milliseconds per
+    pass over the data.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def release_memory() -> None:
+    """Give the memory freed to the heap back to the system.
+
+    glibc keeps freed blocks of up to tens of megabytes in its heap rather
+    than unmapping them (its threshold for mapping a block of its own rises
+    to the largest block freed so far): after the 195 MB file of the
+    benchmark, 38 MB of the read's peak stayed resident into the fit, and
+    every phase of a run after it (split, fit, predictions) left its own
+    temporaries resident into the next. ``malloc_trim`` (glibc only;
     elsewhere nothing happens) returns them, and Arrow's pool its own.
     """
     pa = sys.modules.get("pyarrow")

@@ -39,9 +39,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softgrad._lib._extras import require
+from softgrad.app._blocks import release_memory, unmap_freed_blocks
 from softgrad.app._data import DataError, Dataset, read_features_csv
 from softgrad.app._load import load_dataset
-from softgrad.app._prepare import SplitError, import_sklearn, split, standardise
+from softgrad.app._prepare import SplitError, class_codes, import_sklearn, split, standardise
 
 __all__ = [
     "PredictionTable",
@@ -97,6 +98,21 @@ class TrainResult:
 
 GRADCHECK_ROWS = 20_000
 """The gradient check's sample of training rows (all of them for smaller data)."""
+
+PREDICT_ROWS = 1 << 16
+"""Rows predicted at a time for the run's accuracies (their logits, not all rows')."""
+
+
+def _predict_rows(model: Any, X: NDArray[Any], block: int = PREDICT_ROWS) -> NDArray[Any]:
+    """``model.predict(X)``, ``block`` rows at a time: the same labels in less memory.
+
+    Each row's prediction depends on that row alone, so the blocks change
+    nothing but the size of the logits held at once (750,000 x 4 float64
+    are 23 MB).
+    """
+    if len(X) <= block:
+        return np.asarray(model.predict(X))
+    return np.concatenate([model.predict(X[i : i + block]) for i in range(0, len(X), block)])
 
 
 def require_app_extras(feature: str) -> None:
@@ -301,9 +317,15 @@ def _train(
     from softgrad.models import SoftmaxClassifier, validate_params
 
     ds = load_dataset(config.data, config.target, encoding=config.encoding, progress=reading)
+    # from here on a phase's temporaries are not kept resident into the next (the read's
+    # blocks are many and small: unmapping each costs more than it saves)
+    unmap_freed_blocks()
     final_dir, is_default = _run_folder(config)
+    # a byte per row for the labels through the split (int64 labels: 8 MB per million rows)
+    labels, codes, _ = class_codes(ds.y)
+    ds = Dataset(ds.X, codes, ds.feature_names, ds.target_name, ds.source)
     try:
-        parts = split(ds, config.test_size, config.seed)  # views of ds.X, reordered
+        parts = split(ds, config.test_size, config.seed, labels)  # views of ds.X, reordered
     except SplitError as exc:
         raise TrainingError(str(exc)) from None
     X_test, y_train, y_test, notes = parts.X_test, parts.y_train, parts.y_test, parts.notes
@@ -312,6 +334,7 @@ def _train(
     n_features = ds.X.shape[1]
     # the names only: the labels are in the parts (a view of ds.y would keep all of it)
     ds = Dataset(ds.X[:0], ds.y[:0].copy(), ds.feature_names, ds.target_name, ds.source)
+    release_memory()  # each phase's temporaries, before the next phase's
 
     try:
         model = SoftmaxClassifier(
@@ -338,10 +361,11 @@ def _train(
     fit_seconds = time.perf_counter() - start
     caught = [str(r.message) for r in records if issubclass(r.category, ConvergenceWarning)]
     model.callback = None
+    release_memory()
 
     y_idx = np.searchsorted(model.classes_, y_train).astype(np.intp)
     check = _gradient_check(model, Z_train, y_idx, config.seed)
-    pred_train = model.predict(Z_train)  # before the fold below, on the standardised rows
+    pred_train = _predict_rows(model, Z_train)  # before the fold below, on the standardised rows
 
     # fold the standardisation into the layer: W (x − μ)/σ + b = (W/σ) x + (b − (W/σ) μ)
     W = model.coef_ / std
@@ -350,8 +374,9 @@ def _train(
     model.intercept_ = b - b.mean()
 
     classes = model.classes_
-    pred_test = model.predict(X_test)
+    pred_test = _predict_rows(model, X_test)
     cm = confusion_matrix(y_test, pred_test, labels=classes)
+    release_memory()
 
     file_names = {
         "model": "model.npz",

@@ -254,7 +254,7 @@ class SoftmaxClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             W0, b0 = np.asarray(self.coef_), np.asarray(self.intercept_)
         else:
             W0, b0 = np.zeros((k, d)), np.zeros(k)
-        obj = self._objective(X, y_idx.astype(np.intp).ravel(), sw)
+        obj = self._objective(X, y_idx.astype(np.intp, copy=False).ravel(), sw)
         self.solver_ = (
             choose_solver(X.shape[0], obj.n_params) if self.solver == "auto" else self.solver
         )
