@@ -128,10 +128,79 @@ def _log_total(r: _Rows, axis: int) -> Array:
     return lax.cond(dominated, split, plain, r.z, r.total, r.active)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _softmax(x: Array, keep: Array | None, axis: int) -> Array:
+class _Plain(NamedTuple):
+    """``jax.nn``'s pieces of a call without a mask, and whether some row needs :func:`_rows`."""
+
+    z: Array  # x − max (−inf at a −inf entry)
+    e: Array  # exp(z)
+    total: Array  # Σ e: at least 1 on a row with a finite max
+    row_max: Array
+    special: Array  # 0-d: some total is NaN (a row with max ±inf, or holding NaN)
+
+
+def _plain(x: Array, axis: int) -> _Plain:
+    """The rows as ``jax.nn`` computes them: one reduction, then ``exp(x − max)``.
+
+    Nothing stands between the max and ``x − max``, so XLA:CPU fuses them into
+    one kernel (the select of the +inf rule in :func:`_rows` prevents that, and
+    so does any other use of the max, hence the test on the totals). Rows
+    whose max is finite come out right; a row whose max is ±inf (``−inf −
+    (−inf)``, ``inf − inf``) or that holds NaN has a NaN total, and when there
+    is one the callers take :func:`_rows` instead, under a ``lax.cond`` that
+    costs a check of the (rows,) totals in the common case.
+    """
+    row_max = lax.stop_gradient(jnp.max(x, axis, keepdims=True))
+    z = x - row_max
+    e = jnp.exp(z)
+    total = jnp.sum(e, axis, keepdims=True)
+    return _Plain(z, e, total, row_max, jnp.any(jnp.isnan(total)))
+
+
+def _plain_log_total(p: _Plain, axis: int) -> Array:
+    r"""log Σ e on rows with a finite max, accurate when the max holds nearly all the mass.
+
+    The max entry adds exactly 1, so :math:`\sum e < 2` means it is the only
+    entry at 1 and :math:`\log \sum e = \operatorname{log1p}(r)` with :math:`r`
+    the sum of the others (rounding :math:`1 + r` would lose it). That sum is
+    taken only when some row is so dominated.
+    """
+
+    def split(e: Array, total: Array) -> Array:
+        rest = jnp.sum(jnp.where(e == 1, 0, e), axis, keepdims=True)
+        return jnp.where(total < 2, jnp.log1p(rest), jnp.log(total))
+
+    def plain(e: Array, total: Array) -> Array:
+        return jnp.log(total)
+
+    return lax.cond(jnp.any(p.total < 2), split, plain, p.e, p.total)
+
+
+def _softmax_rows(x: Array, keep: Array | None, axis: int) -> Array:
     r = _rows(x, keep, axis)
     return r.e / jnp.where(r.total == 0, 1, r.total)  # 0/NaN = NaN fills a NaN row
+
+
+def _log_softmax_rows(x: Array, keep: Array | None, axis: int) -> tuple[Array, Array]:
+    r = _rows(x, keep, axis)
+    z = r.z
+    if keep is not None and r.active is not None:
+        # excluded entries: −inf, from the data where it holds one (−inf input,
+        # −max of a +inf row); a where=False entry is −inf by definition
+        fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
+        z = jnp.where(r.active, z, fill)
+    return z - _log_total(r, axis), r.e / jnp.where(r.total == 0, 1, r.total)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _softmax(x: Array, keep: Array | None, axis: int) -> Array:
+    if keep is not None:
+        return _softmax_rows(x, keep, axis)
+    p = _plain(x, axis)
+    return lax.cond(
+        p.special,
+        lambda: _softmax_rows(x, None, axis),
+        lambda: p.e / p.total,
+    )
 
 
 @_softmax.defjvp
@@ -140,37 +209,58 @@ def _softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
     s = _softmax(x, keep, axis)
     if keep is not None:  # a masked NaN/inf tangent adds nothing (0 · inf would be NaN)
         dx = jnp.where(s == 0, 0, dx)
-    return s, s * (dx - jnp.sum(dx * s, axis, keepdims=True))
+    return s, s * dx - s * jnp.sum(dx * s, axis, keepdims=True)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
-    r = _rows(x, keep, axis)
-    z = r.z
-    if keep is not None and r.active is not None:
-        # excluded entries: −inf, from the data where it holds one (−inf input,
-        # −max of a +inf row); a where=False entry is −inf by definition
-        fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
-        z = jnp.where(r.active, z, fill)
-    return z - _log_total(r, axis)
+def _log_softmax_pair(x: Array, keep: Array | None, axis: int) -> tuple[Array, Array]:
+    r"""``(log S, S)``: the primal makes both from one exponential.
+
+    :func:`_log_softmax` returns the first; reverse mode keeps ``S`` as the
+    residual of the rule :math:`d\log S = dx - \langle dx, S\rangle`, so the
+    backward pass computes no exponential, and a call that needs no derivative
+    drops ``S`` (XLA removes what nothing reads).
+    """
+    if keep is not None:
+        return _log_softmax_rows(x, keep, axis)
+    p = _plain(x, axis)
+    log_total = _plain_log_total(p, axis)
+
+    def plain() -> tuple[Array, Array]:
+        return p.z - log_total, p.e / p.total
+
+    y, s = lax.cond(p.special, lambda: _log_softmax_rows(x, None, axis), plain)
+    return y, s
 
 
-@_log_softmax.defjvp
-def _log_softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
+@_log_softmax_pair.defjvp
+def _log_softmax_pair_jvp(
+    axis: int, primals: Any, tangents: Any
+) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
     (x, keep), (dx, _) = primals, tangents
-    y = _log_softmax(x, keep, axis)
+    y, s = _log_softmax_pair(x, keep, axis)
     excluded = jnp.isinf(y)  # log S is −inf exactly where nothing flows
     dx = jnp.where(excluded, 0, dx)
-    s = jnp.exp(y)
-    return y, jnp.where(excluded, 0, dx - jnp.sum(dx * s, axis, keepdims=True))
+    dy = jnp.where(excluded, 0, dx - jnp.sum(dx * s, axis, keepdims=True))
+    return (y, s), (dy, s * dy)
+
+
+def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
+    return _log_softmax_pair(x, keep, axis)[0]
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _logsumexp(x: Array, keep: Array | None, axis: int) -> Array:
-    r = _rows(x, keep, axis)
-    # +inf and NaN rows come out of the sum by themselves; an empty row's −inf
-    # is log of its zero total (no infinite constant is built)
-    return jnp.where(r.total == 0, jnp.log(r.total), r.row_max + _log_total(r, axis))
+    def rows() -> Array:
+        r = _rows(x, keep, axis)
+        # +inf and NaN rows come out of the sum by themselves; an empty row's −inf
+        # is log of its zero total (no infinite constant is built)
+        return jnp.where(r.total == 0, jnp.log(r.total), r.row_max + _log_total(r, axis))
+
+    if keep is not None:
+        return rows()
+    p = _plain(x, axis)
+    return lax.cond(p.special, rows, lambda: p.row_max + _plain_log_total(p, axis))
 
 
 @_logsumexp.defjvp
