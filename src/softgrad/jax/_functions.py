@@ -144,10 +144,11 @@ def _plain(x: Array, axis: int) -> _Plain:
     Nothing stands between the max and ``x − max``, so XLA:CPU fuses them into
     one kernel (the select of the +inf rule in :func:`_rows` prevents that, and
     so does any other use of the max, hence the test on the totals). Rows
-    whose max is finite come out right; a row whose max is ±inf (``−inf −
-    (−inf)``, ``inf − inf``) or that holds NaN has a NaN total, and when there
-    is one the callers take :func:`_rows` instead, under a ``lax.cond`` that
-    costs a check of the (rows,) totals in the common case.
+    whose max is finite come out right, −inf entries included (``exp(−inf) =
+    0``); a row whose max is ±inf (``−inf − (−inf)``, ``inf − inf``) or that
+    holds NaN has a NaN total, and when there is one the callers take
+    :func:`_rows` instead, under a ``lax.cond`` that costs a check of the
+    (rows,) totals in the common case.
     """
     row_max = lax.stop_gradient(jnp.max(x, axis, keepdims=True))
     z = x - row_max
@@ -180,7 +181,15 @@ def _softmax_rows(x: Array, keep: Array | None, axis: int) -> Array:
     return r.e / jnp.where(r.total == 0, 1, r.total)  # 0/NaN = NaN fills a NaN row
 
 
-def _log_softmax_rows(x: Array, keep: Array | None, axis: int) -> tuple[Array, Array]:
+class _LogSoftmax(NamedTuple):
+    """log S and the residuals of its derivative, from one exponential per entry."""
+
+    y: Array  # log S
+    e: Array  # S · total: exp(x − max) (0 where nothing flows)
+    total: Array  # Σ e, 1 on a row with nothing left: S = e / total
+
+
+def _log_softmax_rows(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
     r = _rows(x, keep, axis)
     z = r.z
     if keep is not None and r.active is not None:
@@ -188,7 +197,8 @@ def _log_softmax_rows(x: Array, keep: Array | None, axis: int) -> tuple[Array, A
         # −max of a +inf row); a where=False entry is −inf by definition
         fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
         z = jnp.where(r.active, z, fill)
-    return z - _log_total(r, axis), r.e / jnp.where(r.total == 0, 1, r.total)
+    total = jnp.where(r.total == 0, 1, r.total)
+    return _LogSoftmax(z - _log_total(r, axis), r.e, total)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -213,40 +223,44 @@ def _softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _log_softmax_pair(x: Array, keep: Array | None, axis: int) -> tuple[Array, Array]:
-    r"""``(log S, S)``: the primal makes both from one exponential.
+def _log_softmax_parts(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
+    r"""log S with ``e`` and ``total`` (:math:`S = e/\text{total}`), from one exponential.
 
-    :func:`_log_softmax` returns the first; reverse mode keeps ``S`` as the
-    residual of the rule :math:`d\log S = dx - \langle dx, S\rangle`, so the
-    backward pass computes no exponential, and a call that needs no derivative
-    drops ``S`` (XLA removes what nothing reads).
+    :func:`_log_softmax` returns ``y``; reverse mode keeps ``e`` and ``total``
+    as the residuals of the rule :math:`d\log S = dx - \langle dx, e\rangle /
+    \text{total}` (what ``jax.nn`` keeps), so the backward pass computes no
+    exponential and writes no ``S``; a call that needs no derivative drops them
+    (XLA removes what nothing reads). Without a mask and with every row's max
+    finite, this is ``jax.nn``'s computation; any other call takes :func:`_rows`.
     """
     if keep is not None:
         return _log_softmax_rows(x, keep, axis)
     p = _plain(x, axis)
     log_total = _plain_log_total(p, axis)
 
-    def plain() -> tuple[Array, Array]:
-        return p.z - log_total, p.e / p.total
+    def plain() -> _LogSoftmax:
+        return _LogSoftmax(p.z - log_total, p.e, p.total)
 
-    y, s = lax.cond(p.special, lambda: _log_softmax_rows(x, None, axis), plain)
-    return y, s
+    out: _LogSoftmax = lax.cond(p.special, lambda: _log_softmax_rows(x, None, axis), plain)
+    return out
 
 
-@_log_softmax_pair.defjvp
-def _log_softmax_pair_jvp(
+@_log_softmax_parts.defjvp
+def _log_softmax_parts_jvp(
     axis: int, primals: Any, tangents: Any
-) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+) -> tuple[_LogSoftmax, _LogSoftmax]:
     (x, keep), (dx, _) = primals, tangents
-    y, s = _log_softmax_pair(x, keep, axis)
+    out = _log_softmax_parts(x, keep, axis)
+    y, e, total = out.y, out.e, out.total
     excluded = jnp.isinf(y)  # log S is −inf exactly where nothing flows
     dx = jnp.where(excluded, 0, dx)
-    dy = jnp.where(excluded, 0, dx - jnp.sum(dx * s, axis, keepdims=True))
-    return (y, s), (dy, s * dy)
+    dy = jnp.where(excluded, 0, dx - jnp.sum(dx * e, axis, keepdims=True) / total)
+    de = jnp.where(e == 0, 0, e * dx)  # d exp(x − max), max held fixed; 0 where nothing flows
+    return out, _LogSoftmax(dy, de, jnp.sum(de, axis, keepdims=True))
 
 
 def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
-    return _log_softmax_pair(x, keep, axis)[0]
+    return _log_softmax_parts(x, keep, axis).y
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
