@@ -181,26 +181,6 @@ def _softmax_rows(x: Array, keep: Array | None, axis: int) -> Array:
     return r.e / jnp.where(r.total == 0, 1, r.total)  # 0/NaN = NaN fills a NaN row
 
 
-class _LogSoftmax(NamedTuple):
-    """log S and the residuals of its derivative, from one exponential per entry."""
-
-    y: Array  # log S
-    e: Array  # S · total: exp(x − max) (0 where nothing flows)
-    total: Array  # Σ e, 1 on a row with nothing left: S = e / total
-
-
-def _log_softmax_rows(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
-    r = _rows(x, keep, axis)
-    z = r.z
-    if keep is not None and r.active is not None:
-        # excluded entries: −inf, from the data where it holds one (−inf input,
-        # −max of a +inf row); a where=False entry is −inf by definition
-        fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
-        z = jnp.where(r.active, z, fill)
-    total = jnp.where(r.total == 0, 1, r.total)
-    return _LogSoftmax(z - _log_total(r, axis), r.e, total)
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _softmax(x: Array, keep: Array | None, axis: int) -> Array:
     if keep is not None:
@@ -222,27 +202,83 @@ def _softmax_jvp(axis: int, primals: Any, tangents: Any) -> tuple[Array, Array]:
     return s, s * dx - s * jnp.sum(dx * s, axis, keepdims=True)
 
 
+class _LogSoftmax(NamedTuple):
+    r"""log S and the residuals of its derivative: one exponential per entry, vectors per row.
+
+    ``S = where(isnan(e), s_fill, e · inv)``; ``e = −0.0`` marks an entry where
+    nothing flows (log S = −inf), and so does a NaN ``e`` on a row whose
+    ``y_fill`` is −inf (a row of −inf only).
+    """
+
+    y: Array  # log S
+    e: Array  # exp(x − max): −0.0 where nothing flows, NaN on a row with max ±inf or NaN
+    inv: Array  # 1 / Σ e per row (0 on a row with max ±inf)
+    s_fill: Array  # S where e is NaN: 1/k at a +inf row's k entries, 0 on a −inf row, NaN
+    y_fill: Array  # log S where x − max is NaN: −log k, −inf, NaN
+
+
+def _log_softmax_rows(x: Array, keep: Array, axis: int) -> _LogSoftmax:
+    r = _rows(x, keep, axis)
+    z = r.z
+    if r.active is not None:
+        # excluded entries: −inf, from the data where it holds one (−inf input,
+        # −max of a +inf row); a where=False entry is −inf by definition
+        fill = jnp.where(keep, jnp.where(r.pos_inf, -r.row_max, x), -jnp.inf)
+        z = jnp.where(r.active, z, fill)
+    y = z - _log_total(r, axis)
+    nan_rows = r.total * 0  # NaN on a NaN row, else 0
+    e = jnp.where(jnp.isinf(y) & (y < 0), -0.0, r.e)
+    return _LogSoftmax(y, e, 1 / jnp.where(r.total == 0, 1, r.total), nan_rows, nan_rows)
+
+
+def _special_rows(p: _Plain, axis: int) -> tuple[Array, Array, Array, Array]:
+    """``(log Σ e, inv, s_fill, y_fill)`` when some row's max is ±inf or NaN.
+
+    A +inf row gives the limit: its ``k`` entries at +inf (where ``x − max`` is
+    ``inf − inf = NaN``) share the mass, ``S = 1/k``, ``log S = −log k``, and
+    every other entry is ``x − inf = −inf``. A row of −inf only has nothing
+    left (``S = 0``, ``log S = −inf``, taken from its max); a NaN row is NaN.
+    """
+    pos = p.row_max == jnp.inf
+    k = jnp.sum(jnp.isnan(p.z), axis, keepdims=True)
+    k = jnp.where(pos, k, 1).astype(p.z.dtype)
+    special = jnp.isnan(p.total)
+    finite_total = jnp.where(special, 1, p.total)
+    log_total = _plain_log_total(p._replace(total=finite_total), axis)
+    nan_or_0 = jnp.where(jnp.isnan(p.row_max), p.row_max, 0)  # NaN on a NaN row
+    lt = jnp.where(special, nan_or_0, log_total)
+    inv = jnp.where(special, nan_or_0, 1 / finite_total)
+    s_fill = jnp.where(pos, 1 / k, nan_or_0)
+    y_fill = jnp.where(pos, -jnp.log(k), p.row_max)  # −inf on a −inf row, NaN on a NaN row
+    return lt, inv, s_fill, y_fill
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _log_softmax_parts(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
-    r"""log S with ``e`` and ``total`` (:math:`S = e/\text{total}`), from one exponential.
+    r"""log S with the residuals of its derivative (:class:`_LogSoftmax`).
 
-    :func:`_log_softmax` returns ``y``; reverse mode keeps ``e`` and ``total``
-    as the residuals of the rule :math:`d\log S = dx - \langle dx, e\rangle /
-    \text{total}` (what ``jax.nn`` keeps), so the backward pass computes no
-    exponential and writes no ``S``; a call that needs no derivative drops them
-    (XLA removes what nothing reads). Without a mask and with every row's max
-    finite, this is ``jax.nn``'s computation; any other call takes :func:`_rows`.
+    :func:`_log_softmax` returns ``y``; reverse mode keeps ``e`` and per-row
+    vectors (what ``jax.nn`` keeps), so the backward pass reads the cotangent
+    and ``e`` and computes no exponential; a call that needs no derivative
+    drops them (XLA removes what nothing reads). Without a mask this is
+    ``jax.nn``'s computation plus selects on ``isnan`` that cost no memory
+    traffic: rows whose max is ±inf or NaN change only per-row vectors, which a
+    ``lax.cond`` computes apart when there is one, so no full array passes
+    through a conditional (that would copy it) and ``y`` need not be written
+    out when only some of it is read (cross-entropy gathers it).
     """
     if keep is not None:
         return _log_softmax_rows(x, keep, axis)
     p = _plain(x, axis)
-    log_total = _plain_log_total(p, axis)
 
-    def plain() -> _LogSoftmax:
-        return _LogSoftmax(p.z - log_total, p.e, p.total)
+    def common() -> tuple[Array, Array, Array, Array]:
+        zero = jnp.zeros_like(p.total)
+        return _plain_log_total(p, axis), 1 / p.total, zero, zero
 
-    out: _LogSoftmax = lax.cond(p.special, lambda: _log_softmax_rows(x, None, axis), plain)
-    return out
+    lt, inv, s_fill, y_fill = lax.cond(p.special, lambda: _special_rows(p, axis), common)
+    y = jnp.where(jnp.isnan(p.z), y_fill, p.z - lt)
+    e = jnp.where(p.z == -jnp.inf, -0.0, p.e)
+    return _LogSoftmax(y, e, inv, s_fill, y_fill)
 
 
 @_log_softmax_parts.defjvp
@@ -251,12 +287,17 @@ def _log_softmax_parts_jvp(
 ) -> tuple[_LogSoftmax, _LogSoftmax]:
     (x, keep), (dx, _) = primals, tangents
     out = _log_softmax_parts(x, keep, axis)
-    y, e, total = out.y, out.e, out.total
-    excluded = jnp.isinf(y)  # log S is −inf exactly where nothing flows
+    e, inv = out.e, out.inv
+    nan_e = jnp.isnan(e)
+    s = jnp.where(nan_e, out.s_fill, e * inv)
+    # log S is −inf exactly there: no tangent in or out, whatever dx holds
+    excluded = ((e == 0) & jnp.signbit(e)) | (nan_e & (out.y_fill == -jnp.inf))
     dx = jnp.where(excluded, 0, dx)
-    dy = jnp.where(excluded, 0, dx - jnp.sum(dx * e, axis, keepdims=True) / total)
-    de = jnp.where(e == 0, 0, e * dx)  # d exp(x − max), max held fixed; 0 where nothing flows
-    return out, _LogSoftmax(dy, de, jnp.sum(de, axis, keepdims=True))
+    dy = jnp.where(excluded, 0, dx - jnp.sum(dx * s, axis, keepdims=True))
+    de = jnp.where(e > 0, e * dx, 0)  # d exp(x − max), the max held as in jax.nn
+    dinv = -inv * jnp.sum(de, axis, keepdims=True) * inv
+    zero = jnp.zeros_like(out.s_fill)
+    return out, _LogSoftmax(dy, de, dinv, zero, zero)
 
 
 def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
