@@ -54,6 +54,7 @@ from jax import lax
 from softgrad._agnostic import _losses
 from softgrad._agnostic._losses import CrossEntropyOptions
 from softgrad._lib._array import array_namespace, normalize_axis, to_compute, validate_where
+from softgrad.jax._rows import _log_total, _plain, _plain_log_total, _rows, _special_rows
 
 __all__ = [
     "cross_entropy",
@@ -64,116 +65,6 @@ __all__ = [
 ]
 
 Array = Any
-
-
-class _Rows(NamedTuple):
-    """One reduction over ``axis``; the per-row pieces keep the reduced axis."""
-
-    z: Array  # x − max where probability flows (finite for finite x), −inf or 0 elsewhere
-    e: Array  # exp(z), 0 exactly where nothing flows
-    total: Array  # Σ e: 0 exactly on a row with nothing left, NaN on a NaN row
-    row_max: Array  # max over the kept entries (±inf, NaN; the lowest float when all masked)
-    pos_inf: Array  # the row holds +inf
-    active: Array | None  # with a mask: the entries that carry probability
-
-
-def _rows(x: Array, keep: Array | None, axis: int) -> _Rows:
-    if keep is None:
-        # no mask: −inf entries fall out of exp by themselves, as in jax.nn
-        row_max = lax.stop_gradient(jnp.max(x, axis, keepdims=True))
-        pos_inf = jnp.isinf(row_max) & (row_max > 0)
-        shift = jnp.where(jnp.isfinite(row_max), row_max, 0)
-        # a row holding +inf: the limit shares the mass among its +inf entries
-        # (−row_max is the −inf of such a row, built from the data)
-        z = jnp.where(pos_inf, jnp.where(x == row_max, 0, -row_max), x - shift)
-        e = jnp.exp(z)
-        return _Rows(z, e, jnp.sum(e, axis, keepdims=True), row_max, pos_inf, None)
-    # a mask: excluded entries become finite constants, never ±inf (the lowest
-    # float for the max, 0 in the exponent, then exp is zeroed by selection)
-    kept = keep & jnp.logical_not(jnp.isinf(x) & (x < 0))  # NaN stays
-    row_max = jnp.max(jnp.where(kept, x, np.finfo(x.dtype).min), axis, keepdims=True)
-    row_max = lax.stop_gradient(row_max)
-    pos_inf = jnp.isinf(row_max) & (row_max > 0)
-    active = kept & (jnp.logical_not(pos_inf) | (x == row_max))
-    shift = jnp.where(pos_inf, 0, row_max)
-    z = jnp.where(active & jnp.logical_not(pos_inf), x - shift, 0)
-    e = jnp.where(active, jnp.exp(z), 0)
-    return _Rows(z, e, jnp.sum(e, axis, keepdims=True), row_max, pos_inf, active)
-
-
-def _log_total(r: _Rows, axis: int) -> Array:
-    r"""log Σ e (0 on an empty row), accurate when one entry holds nearly all the mass.
-
-    With :math:`t \ge 1` entries at the max (each adding exactly 1) and the rest
-    :math:`r`, :math:`\log(t + r) = \log t + \operatorname{log1p}(r/t)`. Rounding
-    :math:`t + r` loses :math:`r` only when :math:`t = 1` and :math:`r < 1`, i.e.
-    when :math:`\sum e < 2`: a call with such a row counts the max entries and
-    sums the rest apart (two more passes on XLA:CPU); otherwise ``log(Σ e)`` is
-    already within an ulp or two, and is what runs.
-    """
-
-    def split(z: Array, total: Array, active: Array | None) -> Array:
-        # e is recomputed here: passing it in would make XLA keep it in memory
-        at_max = z == 0 if active is None else active & (z == 0)  # each adds exp(0) = 1
-        e = jnp.exp(z) if active is None else jnp.where(active, jnp.exp(z), 0)
-        rest = jnp.sum(jnp.where(at_max, 0, e), axis, keepdims=True)
-        n_max = jnp.sum(at_max.astype(z.dtype), axis, keepdims=True)
-        safe_n = jnp.where(n_max == 0, 1, n_max)
-        return jnp.log(safe_n) + jnp.log1p(rest / safe_n)
-
-    def plain(z: Array, total: Array, active: Array | None) -> Array:
-        return jnp.log(jnp.where(total == 0, 1, total))
-
-    dominated = jnp.any((r.total > 0) & (r.total < 2))
-    return lax.cond(dominated, split, plain, r.z, r.total, r.active)
-
-
-class _Plain(NamedTuple):
-    """``jax.nn``'s pieces of a call without a mask, and whether some row needs :func:`_rows`."""
-
-    z: Array  # x − max (−inf at a −inf entry)
-    e: Array  # exp(z)
-    total: Array  # Σ e: at least 1 on a row with a finite max
-    row_max: Array
-    special: Array  # 0-d: some total is NaN (a row with max ±inf, or holding NaN)
-
-
-def _plain(x: Array, axis: int) -> _Plain:
-    """The rows as ``jax.nn`` computes them: one reduction, then ``exp(x − max)``.
-
-    Nothing stands between the max and ``x − max``, so XLA:CPU fuses them into
-    one kernel (the select of the +inf rule in :func:`_rows` prevents that, and
-    so does any other use of the max, hence the test on the totals). Rows
-    whose max is finite come out right, −inf entries included (``exp(−inf) =
-    0``); a row whose max is ±inf (``−inf − (−inf)``, ``inf − inf``) or that
-    holds NaN has a NaN total, and when there is one the callers take
-    :func:`_rows` instead, under a ``lax.cond`` that costs a check of the
-    (rows,) totals in the common case.
-    """
-    row_max = lax.stop_gradient(jnp.max(x, axis, keepdims=True))
-    z = x - row_max
-    e = jnp.exp(z)
-    total = jnp.sum(e, axis, keepdims=True)
-    return _Plain(z, e, total, row_max, jnp.any(jnp.isnan(total)))
-
-
-def _plain_log_total(p: _Plain, axis: int) -> Array:
-    r"""log Σ e on rows with a finite max, accurate when the max holds nearly all the mass.
-
-    The max entry adds exactly 1, so :math:`\sum e < 2` means it is the only
-    entry at 1 and :math:`\log \sum e = \operatorname{log1p}(r)` with :math:`r`
-    the sum of the others (rounding :math:`1 + r` would lose it). That sum is
-    taken only when some row is so dominated.
-    """
-
-    def split(e: Array, total: Array) -> Array:
-        rest = jnp.sum(jnp.where(e == 1, 0, e), axis, keepdims=True)
-        return jnp.where(total < 2, jnp.log1p(rest), jnp.log(total))
-
-    def plain(e: Array, total: Array) -> Array:
-        return jnp.log(total)
-
-    return lax.cond(jnp.any(p.total < 2), split, plain, p.e, p.total)
 
 
 def _softmax_rows(x: Array, keep: Array | None, axis: int) -> Array:
@@ -231,28 +122,6 @@ def _log_softmax_rows(x: Array, keep: Array, axis: int) -> _LogSoftmax:
     return _LogSoftmax(y, e, 1 / jnp.where(r.total == 0, 1, r.total), nan_rows, nan_rows)
 
 
-def _special_rows(p: _Plain, axis: int) -> tuple[Array, Array, Array, Array]:
-    """``(log Σ e, inv, s_fill, y_fill)`` when some row's max is ±inf or NaN.
-
-    A +inf row gives the limit: its ``k`` entries at +inf (where ``x − max`` is
-    ``inf − inf = NaN``) share the mass, ``S = 1/k``, ``log S = −log k``, and
-    every other entry is ``x − inf = −inf``. A row of −inf only has nothing
-    left (``S = 0``, ``log S = −inf``, taken from its max); a NaN row is NaN.
-    """
-    pos = p.row_max == jnp.inf
-    k = jnp.sum(jnp.isnan(p.z), axis, keepdims=True)
-    k = jnp.where(pos, k, 1).astype(p.z.dtype)
-    special = jnp.isnan(p.total)
-    finite_total = jnp.where(special, 1, p.total)
-    log_total = _plain_log_total(p._replace(total=finite_total), axis)
-    nan_or_0 = jnp.where(jnp.isnan(p.row_max), p.row_max, 0)  # NaN on a NaN row
-    lt = jnp.where(special, nan_or_0, log_total)
-    inv = jnp.where(special, nan_or_0, 1 / finite_total)
-    s_fill = jnp.where(pos, 1 / k, nan_or_0)
-    y_fill = jnp.where(pos, -jnp.log(k), p.row_max)  # −inf on a −inf row, NaN on a NaN row
-    return lt, inv, s_fill, y_fill
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _log_softmax_parts(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
     r"""log S with the residuals of its derivative (:class:`_LogSoftmax`).
@@ -269,16 +138,15 @@ def _log_softmax_parts(x: Array, keep: Array | None, axis: int) -> _LogSoftmax:
     """
     if keep is not None:
         return _log_softmax_rows(x, keep, axis)
-    p = _plain(x, axis)
+    p = _plain(x, axis, mark=True)
 
     def common() -> tuple[Array, Array, Array, Array]:
         zero = jnp.zeros_like(p.total)
         return _plain_log_total(p, axis), 1 / p.total, zero, zero
 
-    lt, inv, s_fill, y_fill = lax.cond(p.special, lambda: _special_rows(p, axis), common)
+    lt, inv, s_fill, y_fill = lax.cond(p.special, lambda: _special_rows(x, p, axis), common)
     y = jnp.where(jnp.isnan(p.z), y_fill, p.z - lt)
-    e = jnp.where(p.z == -jnp.inf, -0.0, p.e)
-    return _LogSoftmax(y, e, inv, s_fill, y_fill)
+    return _LogSoftmax(y, p.e, inv, s_fill, y_fill)
 
 
 @_log_softmax_parts.defjvp
