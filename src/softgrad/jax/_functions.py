@@ -67,21 +67,13 @@ __all__ = [
 Array = Any
 
 
-def _softmax_rows(x: Array, keep: Array | None, axis: int) -> Array:
-    r = _rows(x, keep, axis)
-    return r.e / jnp.where(r.total == 0, 1, r.total)  # 0/NaN = NaN fills a NaN row
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _softmax(x: Array, keep: Array | None, axis: int) -> Array:
-    if keep is not None:
-        return _softmax_rows(x, keep, axis)
-    p = _plain(x, axis)
-    return lax.cond(
-        p.special,
-        lambda: _softmax_rows(x, None, axis),
-        lambda: p.e / p.total,
-    )
+    # the exact path for every call: measured faster than jax.nn's pattern with
+    # a cond (:func:`_plain`) at 4096 × 4096 and 32768 × 128, slower only at
+    # 256 × 32000, on XLA:CPU with 2 threads (its select-exp loop runs on both)
+    r = _rows(x, keep, axis)
+    return r.e / jnp.where(r.total == 0, 1, r.total)  # 0/NaN = NaN fills a NaN row
 
 
 @_softmax.defjvp
@@ -174,16 +166,10 @@ def _log_softmax(x: Array, keep: Array | None, axis: int) -> Array:
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _logsumexp(x: Array, keep: Array | None, axis: int) -> Array:
-    def rows() -> Array:
-        r = _rows(x, keep, axis)
-        # +inf and NaN rows come out of the sum by themselves; an empty row's −inf
-        # is log of its zero total (no infinite constant is built)
-        return jnp.where(r.total == 0, jnp.log(r.total), r.row_max + _log_total(r, axis))
-
-    if keep is not None:
-        return rows()
-    p = _plain(x, axis)
-    return lax.cond(p.special, rows, lambda: p.row_max + _plain_log_total(p, axis))
+    r = _rows(x, keep, axis)
+    # +inf and NaN rows come out of the sum by themselves; an empty row's −inf
+    # is log of its zero total (no infinite constant is built)
+    return jnp.where(r.total == 0, jnp.log(r.total), r.row_max + _log_total(r, axis))
 
 
 @_logsumexp.defjvp

@@ -1,11 +1,13 @@
-r"""The rows of softgrad.jax's functions: ``jax.nn``'s common path and the exact one.
+r"""The rows of softgrad.jax's functions: the exact path and ``jax.nn``'s common one.
 
-:func:`_plain` is what ``jax.nn`` computes (max, ``exp(x − max)``, the sum),
-which XLA:CPU fuses best; :func:`_rows` is the exact path of the behaviour
-contract (masks, +inf rows give the limit, excluded entries selected out
-before anything is computed from them), taken under a ``lax.cond`` only by
-calls with a mask or with a row whose max is ±inf or NaN. :func:`_special_rows`
-gives log_softmax's per-row vectors for such rows.
+:func:`_rows` is the exact path of the behaviour contract (masks, +inf rows
+give the limit, excluded entries selected out before anything is computed
+from them); softmax and logsumexp take it for every call (on XLA:CPU its
+select-exp loop, split over both threads, was as fast as or faster than
+``jax.nn``'s fused pattern on most shapes). :func:`_plain` is what ``jax.nn``
+computes (max, ``exp(x − max)``, the sum): log_softmax takes it for calls
+without a mask, with :func:`_special_rows` giving the per-row vectors of rows
+whose max is ±inf or NaN under a ``lax.cond``.
 """
 
 from __future__ import annotations
@@ -99,9 +101,9 @@ def _plain(x: Array, axis: int, *, mark: bool = False) -> _Plain:
     so does any other use of the max, hence the test on the totals). Rows
     whose max is finite come out right, −inf entries included (``exp(−inf) =
     0``); a row whose max is ±inf (``−inf − (−inf)``, ``inf − inf``) or that
-    holds NaN has a NaN total, and when there is one the callers take
-    :func:`_rows` instead, under a ``lax.cond`` that costs a check of the
-    (rows,) totals in the common case. With ``mark``, ``e`` is −0.0 at a −inf
+    holds NaN has a NaN total, and when there is one the caller computes
+    those rows' vectors apart (:func:`_special_rows`), under a ``lax.cond``
+    that costs a check of the (rows,) totals in the common case. With ``mark``, ``e`` is −0.0 at a −inf
     entry (in the loop that computes the exponentials, which the sum then
     reads), so the entries where nothing flows can be told from ``e`` alone.
     """
