@@ -362,3 +362,109 @@ class TestCrossEntropy:
     def test_under_jit_with_traced_labels(self) -> None:
         z, y = _x((4, 3)), jnp.array([0, 2, 1, 1])
         _close(jax.jit(sgj.cross_entropy)(z, y), sgj.cross_entropy(z, y))
+
+
+def _count_outside_branches(jaxpr: Any, name: str) -> int:
+    """How many ``name`` equations a jaxpr runs whatever its data (cond branches skipped)."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == name
+        if eqn.primitive.name == "cond":
+            continue
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (list, tuple)) else [v]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    count += _count_outside_branches(inner, name)
+    return count
+
+
+class TestFastPathAndResiduals:
+    """The jax.nn-shaped common path, the switch to the +inf rule, and log_softmax's residuals."""
+
+    def test_one_exponential_forward_and_backward(self) -> None:
+        # log_softmax keeps exp(x − max) from the forward pass: forward + VJP
+        # computes one exponential per entry, as jax.nn does (the +inf rule and
+        # the log1p split live in cond branches that common calls skip)
+        x = _x((3, 6))
+        for name in ("softmax", "log_softmax"):
+            f = getattr(sgj, name)
+            step = jax.make_jaxpr(lambda v, g, f=f: jax.vjp(f, v)[1](g))(x, x)
+            assert _count_outside_branches(step.jaxpr, "exp") == 1, name
+            assert _count_outside_branches(step.jaxpr, "log") <= 1, name
+
+    def test_parts_derivatives_match_jax_nn(self) -> None:
+        # forward mode, reverse mode and second derivatives of the (log S, e, total) rule
+        x, dx = _x((3, 5)), _x((3, 5), seed=8)
+        w = jnp.asarray(np.random.default_rng(9).normal(size=(5,)))
+        y, dy = jax.jvp(sgj.log_softmax, (x,), (dx,))
+        y_n, dy_n = jax.jvp(jax.nn.log_softmax, (x,), (dx,))
+        _close(y, y_n)
+        _close(dy, dy_n)
+        _close(jax.jacrev(sgj.log_softmax)(x[0]), jax.jacrev(jax.nn.log_softmax)(x[0]))
+        h = jax.hessian(lambda v: sgj.log_softmax(v) @ w)(x[0])
+        _close(h, jax.hessian(lambda v: jax.nn.log_softmax(v) @ w)(x[0]))
+        hvp = jax.jvp(jax.grad(lambda v: sgj.log_softmax(v) @ w), (x[0],), (dx[0],))[1]
+        _close(hvp, h @ dx[0])
+
+    def test_one_special_row_leaves_the_others_unchanged(self) -> None:
+        # a +inf row (or a row of −inf only) sends the call to the +inf rule;
+        # the finite rows must come out as they do alone, values and gradients
+        finite = _x((3, 5))
+        for special in ([0.0, np.inf, 1.0, np.inf, 2.0], [-np.inf] * 5):
+            x = jnp.concatenate([finite, jnp.asarray([special])])
+            for name in ROWS:
+                f = getattr(sgj, name)
+                _close(f(x)[:3], f(finite))
+                g = jax.grad(lambda v, f=f: jnp.sum(f(v)[:3] * jnp.arange(1.0, 4.0)[:, None]))
+                if name == "logsumexp":
+                    g = jax.grad(lambda v, f=f: jnp.sum(f(v)[:3] * jnp.arange(1.0, 4.0)))
+                gx = g(x)
+                _close(gx[:3], g(finite))
+                assert bool(jnp.all(gx[3] == 0)), name  # nothing flows back from an unused row
+
+    def test_neg_inf_entries_without_a_mask_take_no_cotangent(self) -> None:
+        # log S = −inf at a −inf logit whatever the others do: its row of the
+        # Jacobian is 0, so a nonzero cotangent there must not reach the others
+        x = jnp.array([[1.0, -np.inf, 2.0, 0.5]])
+        g = jnp.array([[0.3, 5.0, -1.0, 2.0]])
+        _, pull = jax.vjp(sgj.log_softmax, x)
+        (got,) = pull(g)
+        s = jax.nn.softmax(x)
+        kept = jnp.array([[True, False, True, True]])
+        want = jnp.where(kept, g - s * jnp.sum(jnp.where(kept, g, 0)), 0)
+        _close(got, want)
+
+    @pytest.mark.parametrize("name", ROWS)
+    def test_vmap_over_rows_with_special_values(self, name: str) -> None:
+        # under vmap the cond's predicate is batched: both paths run, per row
+        inf, nan = np.inf, np.nan
+        x = jnp.array([[0.0, inf, inf], [-inf, 1.0, 1.0], [-inf, -inf, -inf], [1.0, nan, 2.0]])
+        x = jnp.concatenate([x, _x((2, 3))])
+        f = getattr(sgj, name)
+        got, want = jax.vmap(f)(x), f(x)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        _close(jnp.nan_to_num(got), jnp.nan_to_num(want))
+
+    @given(
+        gap=st.floats(17.0, 80.0),
+        n=st.integers(2, 6),
+        seed=st.integers(0, 2**16),
+    )
+    @settings(max_examples=25, deadline=None)
+    def test_dominated_rows_in_float32_keep_the_small_mass(
+        self, gap: float, n: int, seed: int
+    ) -> None:
+        # the max holds all but e^{−gap}-sized mass: log S_max = −log1p(r), which
+        # rounding 1 + r in float32 would lose (jax.nn returns 0 there)
+        rng = np.random.default_rng(seed)
+        x = np.concatenate([[0.0], -gap - rng.random(n - 1) * 5]).astype(np.float32)
+        x = np.stack([x, rng.normal(size=n).astype(np.float32)])  # with an ordinary row
+        want = _softmax.log_softmax(x.astype(np.float64))
+        got = np.asarray(sgj.log_softmax(jnp.asarray(x)))
+        np.testing.assert_allclose(got[0], want[0], rtol=2e-6, atol=0)  # relative, even at −1e-35
+        np.testing.assert_allclose(got[1], want[1], rtol=2e-6, atol=1e-6)
+        lse = np.asarray(sgj.logsumexp(jnp.asarray(x)))
+        want_lse = _softmax.logsumexp(x.astype(np.float64), axis=-1)
+        np.testing.assert_allclose(lse[0], want_lse[0], rtol=2e-6, atol=0)
+        np.testing.assert_allclose(lse[1], want_lse[1], rtol=2e-6, atol=1e-6)
