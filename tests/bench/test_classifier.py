@@ -43,3 +43,27 @@ def test_fresh_goal_misses_when_slower_or_less_accurate():
     lines = classifier.goal_lines([], rows)
     assert lines[2].startswith("  MISS fresh d, one BLAS thread: ratio 0.90")
     assert lines[3].startswith("  MISS fresh d, default threads: ratio 0.50, accuracy -0.1000")
+
+
+def test_fresh_processes_report_the_median_fit_of_alternating_runs(monkeypatch):
+    # one fresh process is one noisy sample: each cell runs FRESH_REPS of them, the models
+    # taking turns, and reports the run with the median fit (not the first, not the best)
+    monkeypatch.delenv(classifier.SKLEARNEX_ENV, raising=False)
+    calls = []
+    fits = iter([0.9, 0.1, 0.3, 0.5, 0.6, 0.2] * 2)
+
+    def fake(name, spec, *, C, threads, **kwargs):
+        calls.append(spec)
+        fit = next(fits)
+        return {"import_s": 0.0, "load_s": 0.0, "fit_s": fit, "score_s": 0.0,
+                "process_s": fit, "accuracy": 1.0, "warm_s": []}  # fmt: skip
+
+    monkeypatch.setattr(classifier, "fresh_process", fake)
+    rows = classifier.fresh_processes(("d",), C=1.0, reps=3, out=lambda line: None)
+    specs = [v for k, v in classifier.MODELS.items() if k.endswith("()")]
+    assert len(specs) == 2
+    assert calls[:6] == specs * 3  # alternating, three each, per thread setting
+    by_model = {(r["threads"], r["model"]): r["fit_s"] for r in rows}
+    sklearn, ours = (k for k in classifier.MODELS if k.endswith("()"))
+    assert by_model[(1, sklearn)] == 0.6  # of 0.9, 0.3, 0.6
+    assert by_model[(1, ours)] == 0.2  # of 0.1, 0.5, 0.2
