@@ -180,3 +180,24 @@ def test_the_warm_up_removes_its_marker_only(tmp_path, monkeypatch):
     marker.write_text("1\n", encoding="utf-8")  # another process's warm-up
     assert _warm.main() == 1
     assert marker.exists()
+
+
+def test_while_another_process_warms_up_load_looks_again_at_most_once_a_second(
+    tmp_path, monkeypatch, other_process
+):
+    # each look digests the kernel sources: a loop of kernel-eligible calls must not pay
+    # that per call, so after seeing a foreign warm-up, load() waits LOOK_AGAIN_S to look
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(kernels, "_module", {})
+    kernels.warm_up_marker().write_text(f"{other_process.pid}\n", encoding="utf-8")
+    looks = []
+    seen = kernels.warming_elsewhere
+    monkeypatch.setattr(kernels, "warming_elsewhere", lambda: looks.append(1) or seen())
+    now = [100.0]
+    monkeypatch.setattr(kernels.time, "monotonic", lambda: now[0])
+    assert [kernels.load(wait=False) for _ in range(5)] == [None] * 5
+    assert len(looks) == 1
+    now[0] += kernels.LOOK_AGAIN_S
+    assert kernels.load(wait=False) is None
+    assert len(looks) == 2
+    assert kernels.warm_up_process() is None  # no second warm-up started

@@ -42,14 +42,14 @@ array([0.5, 0.5])
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -294,9 +294,12 @@ def load(wait: bool | None = None) -> ModuleType | None:
         warm = _module.get("warm")
         if warm is not None and warm.poll() is None:
             return None  # our warm-up still compiling: no stamp to look for yet
+        if time.monotonic() < _module.get("look_again", 0.0):
+            return None  # another process's warm-up, seen less than LOOK_AGAIN_S ago
         if "warm" in _module or cache_ready():  # warm-up over (or never started), or cache filled
             return _import_kernels()
         if warming_elsewhere():  # another process's warm-up fills the same cache
+            _module["look_again"] = time.monotonic() + LOOK_AGAIN_S
             return None
         return None if _start_warm_up() else _import_kernels()
 
@@ -346,7 +349,7 @@ def _start_warm_up() -> bool:
         _module["warm"] = None
         marker.unlink(missing_ok=True)
         return False
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         marker.write_text(f"{proc.pid}\n", encoding="utf-8")
     return True
 
@@ -356,6 +359,10 @@ def warm_up_marker() -> Path:
     return cache_stamp().with_suffix(".warming")
 
 
+LOOK_AGAIN_S = 1.0
+"""While another process's warm-up runs, how often :func:`load` looks for its stamp (a
+look digests the kernel sources' sizes and times); the reference serves in between."""
+
 WARM_UP_PATIENCE = 1800.0
 """Seconds after which a warm-up marker is taken as left behind (its process killed
 without removing it), so that another warm-up may start."""
@@ -364,8 +371,6 @@ without removing it), so that another warm-up may start."""
 def warming_elsewhere() -> bool:
     """True while another process's warm-up (alive, started at most
     :data:`WARM_UP_PATIENCE` seconds ago) is filling this cache."""
-    import time
-
     marker = warm_up_marker()
     try:
         pid = int(marker.read_text(encoding="utf-8").strip() or "0")
