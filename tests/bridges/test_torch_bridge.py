@@ -253,6 +253,19 @@ class TestCrossEntropyBackward:
         assert x.grad is not None
         assert x.grad.data_ptr() == grad.data_ptr()
 
+    def test_backward_allocates_nothing_logits_sized(self, path: str) -> None:
+        # the op's second output (the gradient) is internal: autograd must not build a zero
+        # cotangent the size of the logits for it (a fresh page-faulted buffer every step)
+        x = _x((64, 100))
+        y = torch.arange(64) % 100
+        loss = sgt.cross_entropy(x, y)
+        cpu = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=cpu, profile_memory=True) as prof:
+            loss.backward()
+        allocated = [e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0]
+        assert max(allocated, default=0) < x.numel() * x.element_size() // 4
+        torch.testing.assert_close(x.grad, self._native(x, y))
+
 
 class TestCrossEntropyAndGrad:
     """``softgrad.torch.cross_entropy_and_grad``: the loss and the gradient autograd would give."""

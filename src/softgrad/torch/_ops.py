@@ -397,6 +397,9 @@ def _ce_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) 
     logits, target, dim, weight, ignore_index, label_smoothing, reduction = inputs
     ctx.options = (dim, ignore_index, label_smoothing, reduction)
     ctx.handed_on = False  # set once the saved gradient has become someone's .grad
+    # the gradient output is internal: without this, autograd would hand the backward a
+    # zero tensor the size of the logits for it (a fresh page-faulted allocation per step)
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(logits, target, weight, output[1])
 
 
@@ -407,6 +410,8 @@ def _ce_backward(ctx: Any, g_loss: Tensor, _g_grad: Tensor | None) -> tuple[Any,
         grad = cross_entropy(logits, target, dim, weight, ignore_index, label_smoothing, reduction)[
             1
         ]
+    if g_loss is None:  # only the gradient output was differentiated
+        return (None,) * 7
     g = g_loss.unsqueeze(dim) if reduction == "none" else g_loss
     if torch.is_grad_enabled() or torch.compiler.is_compiling():
         # create_graph (double backward) or a traced graph: the differentiable op
