@@ -27,6 +27,7 @@ that layout first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -37,6 +38,9 @@ from softgrad._agnostic import _derivatives, _losses, _softmax
 from softgrad._lib._array import normalize_axis
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+Empty = Callable[[tuple[int, ...], Any], np.ndarray]
+"""Where outputs come from: ``numpy.empty``, or a cache of reused buffers (the torch bridge)."""
 
 
 def _kernels_for(policy: _kernels.Policy, *arrays: Any) -> ModuleType | None:
@@ -100,7 +104,9 @@ def _rows_call(
     return k, ax, mask[0]
 
 
-def _forward(x: Any, axis: int, where: Any, mode: int, with_s: bool = False) -> Any:
+def _forward(
+    x: Any, axis: int, where: Any, mode: int, with_s: bool = False, empty: Empty = np.empty
+) -> Any:
     """Run the forward kernel; ``None`` when the reference should handle the call.
 
     ``with_s`` (log_softmax): the result is ``(log S, S)``, ``S`` −1 at excluded entries.
@@ -111,8 +117,8 @@ def _forward(x: Any, axis: int, where: Any, mode: int, with_s: bool = False) -> 
     k, ax, mask = ready
     x2, moved = _to_rows(x, ax)
     rows, n = x2.shape
-    out = np.empty_like(x2) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
-    s_out = np.empty_like(x2) if with_s else None
+    out = empty(x2.shape, x.dtype) if mode != k.LOGSUMEXP else np.empty((1, 1), dtype=x.dtype)
+    s_out = empty(x2.shape, x.dtype) if with_s else None
     lse = np.empty(rows, dtype=x.dtype)
     run = _variant(k, "forward_rows", x2.size, policy)
     run(x2, mask, out, s_out, lse, k.RowOptions(mode, chunk(rows, n, policy)))
@@ -123,9 +129,11 @@ def _forward(x: Any, axis: int, where: Any, mode: int, with_s: bool = False) -> 
     return _from_rows(out, moved, ax)
 
 
-def row_function(name: str, mode: int, x: Any, axis: int, where: Any, **keepdims: bool) -> Any:
+def row_function(
+    name: str, mode: int, x: Any, axis: int, where: Any, empty: Empty = np.empty, **keepdims: bool
+) -> Any:
     """Reference function ``name`` of :mod:`softgrad._agnostic._softmax`, by the kernel when it applies."""
-    res = _forward(x, axis, where, mode)
+    res = _forward(x, axis, where, mode, empty=empty)
     if res is None:
         return getattr(_softmax, name)(x, axis, where=where, **keepdims)
     if name != "logsumexp":
@@ -134,44 +142,50 @@ def row_function(name: str, mode: int, x: Any, axis: int, where: Any, **keepdims
     return np.expand_dims(lse, ax) if keepdims["keepdims"] else lse
 
 
-def softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
-    """:func:`softgrad.softmax` for NumPy input."""
-    return row_function("softmax", 0, x, axis, where)
+def softmax(x: Any, axis: int = -1, *, where: Any = None, empty: Empty = np.empty) -> Any:
+    """:func:`softgrad.softmax` for NumPy input (the output from ``empty`` when a kernel runs)."""
+    return row_function("softmax", 0, x, axis, where, empty)
 
 
-def log_softmax(x: Any, axis: int = -1, *, where: Any = None) -> Any:
+def log_softmax(x: Any, axis: int = -1, *, where: Any = None, empty: Empty = np.empty) -> Any:
     """:func:`softgrad.log_softmax` for NumPy input."""
-    return row_function("log_softmax", 1, x, axis, where)
+    return row_function("log_softmax", 1, x, axis, where, empty)
 
 
-def log_softmax_and_s(x: Any, axis: int = -1, *, where: Any = None) -> tuple[Any, Any] | None:
+def log_softmax_and_s(
+    x: Any, axis: int = -1, *, where: Any = None, empty: Empty = np.empty
+) -> tuple[Any, Any] | None:
     r"""(:math:`\log S`, :math:`S` with −1 at the excluded entries) by one kernel pass;
     ``None`` when the kernel does not apply (what a backward without ``exp`` saves)."""
-    res: tuple[Any, Any] | None = _forward(x, axis, where, 1, with_s=True)
+    res: tuple[Any, Any] | None = _forward(x, axis, where, 1, with_s=True, empty=empty)
     return res
 
 
-def logsumexp(x: Any, axis: int = -1, *, where: Any = None, keepdims: bool = False) -> Any:
-    """:func:`softgrad.logsumexp` for NumPy input."""
+def logsumexp(
+    x: Any, axis: int = -1, *, where: Any = None, keepdims: bool = False, empty: Empty = np.empty
+) -> Any:
+    """:func:`softgrad.logsumexp` for NumPy input (``empty`` unused: the result is small)."""
     return row_function("logsumexp", 2, x, axis, where, keepdims=keepdims)
 
 
-def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int) -> Any:
+def _vjp(s: Any, g: Any, axis: int, where: Any, mode: int, empty: Empty = np.empty) -> Any:
     policy = _kernels.current_policy()
     if s.shape != g.shape or (ready := _rows_call(policy, (s, g), axis, where)) is None:
         return None
     k, ax, mask = ready
     s2, moved = _to_rows(s, ax)
     g2, _ = _to_rows(g, ax)
-    out = np.empty_like(s2)
+    out = empty(s2.shape, s2.dtype)
     run = _variant(k, "vjp_rows", s2.size, policy)
     run(s2, g2, mask, out, k.RowOptions(mode, chunk(s2.shape[0], s2.shape[1], policy)))
     return _from_rows(out, moved, ax)
 
 
-def softmax_vjp(s: Any, g: Any, axis: int = -1, *, where: Any = None) -> Any:
+def softmax_vjp(
+    s: Any, g: Any, axis: int = -1, *, where: Any = None, empty: Empty = np.empty
+) -> Any:
     """:func:`softgrad.softmax_vjp` for NumPy input."""
-    out = _vjp(s, g, axis, where, 0)
+    out = _vjp(s, g, axis, where, 0, empty)
     return _derivatives.softmax_vjp(s, g, axis, where=where) if out is None else out
 
 
@@ -181,13 +195,15 @@ def log_softmax_vjp(s: Any, g: Any, axis: int = -1, *, where: Any = None) -> Any
     return _derivatives.log_softmax_vjp(s, g, axis, where=where) if out is None else out
 
 
-def log_softmax_vjp_of_s(s: Any, g: Any, axis: int = -1) -> Any:
+def log_softmax_vjp_of_s(s: Any, g: Any, axis: int = -1, *, empty: Empty = np.empty) -> Any:
     r""":math:`g - S \sum g` (0 where ``s`` < 0) from the :math:`S` of
     :func:`log_softmax_and_s`, by the kernel; ``None`` when it does not apply."""
-    return _vjp(s, g, axis, None, 3)
+    return _vjp(s, g, axis, None, 3, empty)
 
 
-def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, Any] | None:
+def _cross_entropy(
+    logits: Any, spec: _losses.CrossEntropySpec, empty: Empty = np.empty
+) -> tuple[Any, Any] | None:
     """The fused kernel for integer labels; ``None`` for anything the reference must handle."""
     policy = _kernels.current_policy()
     k = _kernels_for(policy, logits)
@@ -203,7 +219,7 @@ def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, An
         return None  # a subnormal weight sum: 1/denom overflows, the reference divides
     x2, moved = _to_rows(logits, spec.axis)
     loss = np.empty(x2.shape[0], dtype=dtype)
-    grad = np.empty_like(x2)
+    grad = empty(x2.shape, dtype)
     ignore = -1 if spec.ignore_index is None else spec.ignore_index
     options = k.CrossEntropyOptions(ignore, spec.label_smoothing, inv_denom)
     run = _variant(k, "cross_entropy_rows", x2.size, policy)
@@ -212,10 +228,12 @@ def _cross_entropy(logits: Any, spec: _losses.CrossEntropySpec) -> tuple[Any, An
     return _losses.reduce_loss(spec, loss.reshape(target.shape)), _from_rows(grad, moved, spec.axis)
 
 
-def cross_entropy_and_grad(logits: Any, target: Any, axis: int = -1, **options: Any) -> Any:
+def cross_entropy_and_grad(
+    logits: Any, target: Any, axis: int = -1, *, empty: Empty = np.empty, **options: Any
+) -> Any:
     """:func:`softgrad.cross_entropy_and_grad` for NumPy input (arguments checked once, by the spec)."""
     spec = _losses.cross_entropy_spec(logits, target, axis, **options)
-    res = _cross_entropy(logits, spec)
+    res = _cross_entropy(logits, spec, empty)
     if res is not None:
         return res
     return _losses.cross_entropy_and_grad_of(logits, spec)

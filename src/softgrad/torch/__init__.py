@@ -9,7 +9,9 @@ closed-form double backward for Hessian-vector products. On CPU
 float32/float64 tensors the forward and backward run softgrad's numba
 kernels on the tensor's memory; on other devices the same formulas run as
 torch operations. The public :func:`softgrad.softmax` and friends route
-torch tensors here by themselves.
+torch tensors here by themselves. The CPU kernels' outputs reuse the memory
+of dropped outputs (:func:`empty_cache`, :func:`set_cache_limit`), so a
+training step touches no freshly mapped page.
 
 Examples
 --------
@@ -32,12 +34,18 @@ from softgrad.torch._functions import log_softmax as log_softmax
 from softgrad.torch._functions import logsumexp as logsumexp
 from softgrad.torch._functions import softmax as softmax
 from softgrad.torch._head import LinearCrossEntropyHead as LinearCrossEntropyHead
+from softgrad.torch._memory import cached_bytes as cached_bytes
+from softgrad.torch._memory import empty_cache as empty_cache
+from softgrad.torch._memory import set_cache_limit as set_cache_limit
 
 __all__ = [
     "LinearCrossEntropyHead",
+    "cached_bytes",
     "cross_entropy",
     "cross_entropy_and_grad",
+    "empty_cache",
     "log_softmax",
     "logsumexp",
+    "set_cache_limit",
     "softmax",
 ]

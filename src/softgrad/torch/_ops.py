@@ -50,6 +50,7 @@ from torch import Tensor
 from softgrad import kernels as _kernels
 from softgrad._agnostic import _derivatives, _losses, _softmax
 from softgrad.kernels import _dispatch
+from softgrad.torch._memory import cache
 
 __all__ = [
     "cross_entropy",
@@ -83,7 +84,7 @@ def _forward(kernel: Any, reference: Any, x: Tensor, dim: int, where: Tensor | N
     """The NumPy entry point ``kernel`` on the tensor's memory when the kernels apply,
     the Array API ``reference`` on the tensors otherwise."""
     if use_kernels(x):
-        return _from_np(kernel(_np(x), dim, where=_np(where)))
+        return _from_np(kernel(_np(x), dim, where=_np(where), empty=cache.empty))
     out: Tensor = reference(x, dim, where=where)
     return out
 
@@ -114,7 +115,8 @@ def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
 def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`S \odot (g - \langle g, S\rangle)`, 0 at excluded entries."""
     if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
-        return _from_np(_dispatch.softmax_vjp(_np(s), _np(g), dim, where=_np(where)))
+        vjp = _dispatch.softmax_vjp(_np(s), _np(g), dim, where=_np(where), empty=cache.empty)
+        return _from_np(vjp)
     out: Tensor = _derivatives.softmax_vjp(s, g, dim, where=where)
     return out
 
@@ -193,7 +195,7 @@ def _log_softmax_vjp_kernel(log_s: Tensor, g: Tensor, dim: int) -> Tensor | None
     n = ls.shape[-1]
     ls2 = ls.view(-1, n)
     g2 = g.movedim(dim, -1).contiguous().view(-1, n)
-    out = torch.empty_like(ls2)
+    out = _from_np(cache.empty(tuple(ls2.shape), _np(ls2).dtype))
     run = k.vjp_rows_serial if ls2.numel() <= policy.serial_max else k.vjp_rows
     opts = k.RowOptions(k.LOG_SOFTMAX_VJP_OF_LOG, _dispatch.chunk(ls2.shape[0], n, policy))
     run(_np(ls2), _np(g2), None, _np(out), opts)
@@ -260,10 +262,10 @@ def log_softmax_and_s(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor
     :math:`\log S` (the same memory).
     """
     if use_kernels(x):
-        both = _dispatch.log_softmax_and_s(_np(x), dim, where=_np(where))
+        both = _dispatch.log_softmax_and_s(_np(x), dim, where=_np(where), empty=cache.empty)
         if both is not None:
             return _from_np(both[0]), _from_np(both[1])
-        log_s = _from_np(_dispatch.log_softmax(_np(x), dim, where=_np(where)))
+        log_s = _from_np(_dispatch.log_softmax(_np(x), dim, where=_np(where), empty=cache.empty))
     else:
         log_s = _softmax.log_softmax(x, dim, where=where)
     minus_one = torch.full((), -1.0, dtype=log_s.dtype, device=log_s.device)
@@ -311,7 +313,7 @@ log_softmax_and_s.register_autograd(
 def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
     r""":math:`g - S \sum g` from :math:`S` with −1 at excluded entries (0 there)."""
     if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
-        out = _dispatch.log_softmax_vjp_of_s(_np(s), _np(g), dim)
+        out = _dispatch.log_softmax_vjp_of_s(_np(s), _np(g), dim, empty=cache.empty)
         if out is not None:
             return _from_np(out)
     keep, s_kept = _kept_s(s)
@@ -376,7 +378,7 @@ def cross_entropy(
     }
     if use_kernels(logits) and target.device.type == "cpu":
         loss, grad = _dispatch.cross_entropy_and_grad(
-            _np(logits), _np(target), dim, weight=_np(weight), **kw
+            _np(logits), _np(target), dim, weight=_np(weight), empty=cache.empty, **kw
         )
         return _from_np(loss), _from_np(grad)
     ref_loss, ref_grad = _losses.cross_entropy_and_grad(logits, target, dim, weight=weight, **kw)
