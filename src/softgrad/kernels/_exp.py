@@ -46,7 +46,7 @@ from llvmlite import ir  # type: ignore[import-untyped]
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["exp32", "exp64", "exp_into", "fast_exp", "fmax"]
+__all__ = ["by_precision", "exp32", "exp64", "exp_into", "fast_exp", "fmax"]
 
 _FM = {"contract"}
 
@@ -142,19 +142,31 @@ def exp32(z):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return (p * scale) * np.float32(5.421010862427522e-20)  # exact, then ⋅2^-64: one rounding
 
 
-def fast_exp(z: float) -> float:
-    """:math:`e^z` for :math:`z \\le 0` in ``z``'s own precision (numba only)."""
-    msg = "fast_exp is callable from numba-compiled code only"
-    raise NotImplementedError(msg)
+def by_precision(name: str, doc: str, for32: Any, for64: Any) -> Any:
+    """A function of one float that numba-compiled code calls as ``for32`` on float32
+    and ``for64`` on float64 arguments (a stub that raises when called from Python)."""
+
+    def stub(v: float) -> float:
+        msg = f"{name} is callable from numba-compiled code only"
+        raise NotImplementedError(msg)
+
+    stub.__name__ = stub.__qualname__ = name
+    stub.__doc__ = doc
+
+    def implementation(v):  # type: ignore[no-untyped-def]
+        if v == types.float32:
+            return lambda v: for32(v)
+        if v == types.float64:
+            return lambda v: for64(v)
+        return None
+
+    overload(stub, jit_options={"fastmath": _FM})(implementation)
+    return stub
 
 
-@overload(fast_exp, jit_options={"fastmath": _FM})
-def _fast_exp_impl(z):  # type: ignore[no-untyped-def]
-    if z == types.float32:
-        return lambda z: exp32(z)
-    if z == types.float64:
-        return lambda z: exp64(z)
-    return None
+fast_exp = by_precision(
+    "fast_exp", r":math:`e^z` for :math:`z \le 0` in ``z``'s own precision (numba only).", exp32, exp64
+)
 
 
 @njit(fastmath=_FM, cache=True)

@@ -50,6 +50,7 @@ from softgrad.kernels._rows import (
     kept,
     kind_of,
     log_total,
+    log_totals,
     lse_value,
     parallel_and_serial,
     row_max,
@@ -211,11 +212,12 @@ def _forward_block(x, mask, mode, out, s_out, lse, lo, hi):
         if kind_of(mx) == NORMAL:
             ts[k], rs[k] = sum_exp(x, mask, mx, s_out, lo + k, 0, n)
     inv = np.ones(nb if s_out is not None else 0, dtype=x.dtype)
-    for k in range(nb):
-        if ts[k] > F(0.0):
-            if s_out is not None:
+    if s_out is not None:
+        for k in range(nb):
+            if ts[k] > F(0.0):
                 inv[k] = F(1.0) / (ts[k] + rs[k])
-            rs[k] = log_total(ts[k], rs[k])
+    lts = np.empty(nb, dtype=x.dtype)
+    log_totals(ts, rs, lts)
     for k in range(nb):
         i = lo + k
         mx = ms[k]
@@ -225,10 +227,10 @@ def _forward_block(x, mask, mode, out, s_out, lse, lo, hi):
                 _write_s(out, s_out, F(np.nan), i, 0, n)
             continue
         if mode != LOGSUMEXP:
-            _write_normal(x, mask, mode, mx, rs[k], F(0.0), out, i, 0, n)
+            _write_normal(x, mask, mode, mx, lts[k], F(0.0), out, i, 0, n)
         if s_out is not None:
             _write_s(out, s_out, inv[k], i, 0, n)
-        lse[i] = mx + rs[k]
+        lse[i] = mx + lts[k]
 
 
 @njit(cache=True)
