@@ -165,7 +165,10 @@ def by_precision(name: str, doc: str, for32: Any, for64: Any) -> Any:
 
 
 fast_exp = by_precision(
-    "fast_exp", r":math:`e^z` for :math:`z \le 0` in ``z``'s own precision (numba only).", exp32, exp64
+    "fast_exp",
+    r":math:`e^z` for :math:`z \le 0` in ``z``'s own precision (numba only).",
+    exp32,
+    exp64,
 )
 
 
