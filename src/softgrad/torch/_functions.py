@@ -20,7 +20,7 @@ from softgrad import kernels
 from softgrad._agnostic import _losses, _softmax
 from softgrad._agnostic._losses import CrossEntropyOptions
 from softgrad._lib._array import normalize_axis
-from softgrad.torch import _ops
+from softgrad.torch import _eager, _ops
 
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "log_softmax", "logsumexp", "softmax"]
 
@@ -144,7 +144,7 @@ def softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) -> Ten
     >>> x.grad  # S_3 (δ_3j − S_j)
     tensor([-0.0599, -0.1628,  0.2227])
     """
-    return _along_axis(_softmax.softmax, _ops.softmax, x, axis, where)
+    return _along_axis(_softmax.softmax, _softmax_op, x, axis, where)
 
 
 def log_softmax(x: Tensor, /, axis: int = -1, *, where: Tensor | None = None) -> Tensor:
@@ -200,11 +200,19 @@ def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
     ``exp``, but the extra write of :math:`S` cost more than the backward's ``exp``
     saved (8 x 1 000 000 float32, forward + backward: 29-38 ms with S, 26 ms without,
     torch 26-28 ms; quiet, 2 threads, AMD EPYC AVX2)."""
+    on_cpu = _eager.eager(z)
     whole_rows = z.shape[axis] <= kernels.current_policy().chunk and _ops.use_kernels(z)
     if whole_rows and torch.is_grad_enabled() and z.requires_grad:
-        log_s: Tensor = _ops.log_softmax_and_s(z, axis, mask)[0]
+        op: Any = _eager.SoftgradLogSoftmaxAndS.apply if on_cpu else _ops.log_softmax_and_s
+        log_s: Tensor = op(z, axis, mask)[0]
         return log_s
-    out: Tensor = _ops.log_softmax(z, axis, mask)
+    out: Tensor = (_eager.SoftgradLogSoftmax.apply if on_cpu else _ops.log_softmax)(z, axis, mask)
+    return out
+
+
+def _softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
+    """The softmax operator, or its plain autograd.Function on CPU kernel tensors in eager mode."""
+    out: Tensor = (_eager.SoftgradSoftmax.apply if _eager.eager(z) else _ops.softmax)(z, axis, mask)
     return out
 
 
@@ -337,7 +345,8 @@ def cross_entropy(
         )
     else:
         smoothing = float(label_smoothing)
-        out, _ = _ops.cross_entropy(z, target, ax, weight, ignore_index, smoothing, reduction)
+        op: Any = _eager.SoftgradCrossEntropy.apply if _eager.eager(z) else _ops.cross_entropy
+        out, _ = op(z, target, ax, weight, ignore_index, smoothing, reduction)
     return out.to(out_dtype)
 
 

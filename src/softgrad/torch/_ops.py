@@ -5,6 +5,10 @@ Design notes (they hold for every operator here):
 * Each function is one ``torch.library.custom_op`` (namespace ``softgrad``)
   with a fake implementation (shapes only, so ``torch.compile`` traces it
   without a graph break) and a backward registered with ``register_autograd``.
+  Its body is a plain function (``softmax_forward``, ...): in eager mode, on
+  the tensors the CPU kernels take, :mod:`softgrad.torch._eager` runs the same
+  bodies and backward functions as plain ``autograd.Function`` classes, which
+  skip the operators' per-call dispatch.
 * The forward runs the NumPy entry points of :mod:`softgrad.kernels._dispatch` on
   the tensor's own memory (``Tensor.numpy()`` shares it; the result comes
   back through ``torch.from_numpy``, no copy) when the tensor is a CPU
@@ -103,22 +107,30 @@ def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
 # --- softmax ---------------------------------------------------------------
 
 
-@_shaped_like_first
-@torch.library.custom_op("softgrad::softmax", mutates_args=())
-def softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+def softmax_forward(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     """:math:`S(x)` along ``dim`` (0 at excluded entries)."""
     return _forward(_dispatch.softmax, _softmax.softmax, x, dim, where)
 
 
-@_shaped_like_first
-@torch.library.custom_op("softgrad::softmax_vjp", mutates_args=())
-def softmax_vjp(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
+# the operator: softmax_forward with a fake implementation and a registered backward
+softmax = _shaped_like_first(
+    torch.library.custom_op("softgrad::softmax", mutates_args=())(softmax_forward)
+)
+
+
+def softmax_vjp_forward(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`S \odot (g - \langle g, S\rangle)`, 0 at excluded entries."""
     if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
         vjp = _dispatch.softmax_vjp(_np(s), _np(g), dim, where=_np(where), empty=cache.empty)
         return _from_np(vjp)
     out: Tensor = _derivatives.softmax_vjp(s, g, dim, where=where)
     return out
+
+
+# the operator: softmax_vjp_forward with a fake implementation and a registered backward
+softmax_vjp = _shaped_like_first(
+    torch.library.custom_op("softgrad::softmax_vjp", mutates_args=())(softmax_vjp_forward)
+)
 
 
 def _softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
@@ -160,16 +172,18 @@ softmax_vjp.register_autograd(_softmax_vjp_backward, setup_context=_softmax_vjp_
 # --- log_softmax -----------------------------------------------------------
 
 
-@_shaped_like_first
-@torch.library.custom_op("softgrad::log_softmax", mutates_args=())
-def log_softmax(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
+def log_softmax_forward(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     r""":math:`\log S(x)` along ``dim`` (−inf at excluded entries)."""
     return _forward(_dispatch.log_softmax, _softmax.log_softmax, x, dim, where)
 
 
-@_shaped_like_first
-@torch.library.custom_op("softgrad::log_softmax_vjp", mutates_args=())
-def log_softmax_vjp(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
+# the operator: log_softmax_forward with a fake implementation and a registered backward
+log_softmax = _shaped_like_first(
+    torch.library.custom_op("softgrad::log_softmax", mutates_args=())(log_softmax_forward)
+)
+
+
+def log_softmax_vjp_forward(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
     r""":math:`g - S \sum g` with :math:`S = e^{\log S}`; 0 where :math:`\log S = -\infty`."""
     if use_kernels(log_s) and g.dtype == log_s.dtype and g.device == log_s.device:
         out = _log_softmax_vjp_kernel(log_s, g, dim)
@@ -179,6 +193,12 @@ def log_softmax_vjp(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
     keep = log_s != -math.inf
     ref: Tensor = _derivatives.log_softmax_vjp(torch.exp(log_s), g, dim, where=keep)
     return ref
+
+
+# the operator: log_softmax_vjp_forward with a fake implementation and a registered backward
+log_softmax_vjp = _shaped_like_first(
+    torch.library.custom_op("softgrad::log_softmax_vjp", mutates_args=())(log_softmax_vjp_forward)
+)
 
 
 def _log_softmax_vjp_kernel(log_s: Tensor, g: Tensor, dim: int) -> Tensor | None:
@@ -252,8 +272,7 @@ log_softmax_vjp.register_autograd(
 # --- log_softmax for a backward without exp --------------------------------
 
 
-@torch.library.custom_op("softgrad::log_softmax_and_s", mutates_args=())
-def log_softmax_and_s(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
+def log_softmax_and_s_forward(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor, Tensor]:
     r"""(:math:`\log S`, :math:`S` with −1 at the excluded entries) along ``dim``.
 
     The log_softmax of a tensor whose gradient is wanted: the kernel keeps the
@@ -270,6 +289,12 @@ def log_softmax_and_s(x: Tensor, dim: int, where: Tensor | None) -> tuple[Tensor
         log_s = _softmax.log_softmax(x, dim, where=where)
     minus_one = torch.full((), -1.0, dtype=log_s.dtype, device=log_s.device)
     return log_s, torch.where(log_s == -math.inf, minus_one, torch.exp(log_s))
+
+
+# the operator: log_softmax_and_s_forward with a fake implementation and a registered backward
+log_softmax_and_s = torch.library.custom_op("softgrad::log_softmax_and_s", mutates_args=())(
+    log_softmax_and_s_forward
+)
 
 
 @log_softmax_and_s.register_fake
@@ -308,9 +333,7 @@ log_softmax_and_s.register_autograd(
 )
 
 
-@_shaped_like_first
-@torch.library.custom_op("softgrad::log_softmax_vjp_of_s", mutates_args=())
-def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
+def log_softmax_vjp_of_s_forward(s: Tensor, g: Tensor, dim: int) -> Tensor:
     r""":math:`g - S \sum g` from :math:`S` with −1 at excluded entries (0 there)."""
     if use_kernels(s) and g.dtype == s.dtype and g.device == s.device:
         out = _dispatch.log_softmax_vjp_of_s(_np(s), _np(g), dim, empty=cache.empty)
@@ -319,6 +342,14 @@ def log_softmax_vjp_of_s(s: Tensor, g: Tensor, dim: int) -> Tensor:
     keep, s_kept = _kept_s(s)
     ref: Tensor = _derivatives.log_softmax_vjp(s_kept, g, dim, where=keep)
     return ref
+
+
+# the operator: log_softmax_vjp_of_s_forward with a fake implementation and a registered backward
+log_softmax_vjp_of_s = _shaped_like_first(
+    torch.library.custom_op("softgrad::log_softmax_vjp_of_s", mutates_args=())(
+        log_softmax_vjp_of_s_forward
+    )
+)
 
 
 log_softmax_vjp_of_s.register_autograd(
@@ -360,8 +391,7 @@ logsumexp.register_autograd(_logsumexp_backward, setup_context=_logsumexp_setup)
 # --- cross-entropy ---------------------------------------------------------
 
 
-@torch.library.custom_op("softgrad::cross_entropy", mutates_args=())
-def cross_entropy(
+def cross_entropy_forward(
     logits: Tensor,
     target: Tensor,
     dim: int,
@@ -385,6 +415,12 @@ def cross_entropy(
     return ref_loss, ref_grad
 
 
+# the operator: cross_entropy_forward with a fake implementation and a registered backward
+cross_entropy = torch.library.custom_op("softgrad::cross_entropy", mutates_args=())(
+    cross_entropy_forward
+)
+
+
 @cross_entropy.register_fake
 def _(logits: Tensor, target: Tensor, dim: int, *options: Any) -> tuple[Tensor, Tensor]:
     # options: weight, ignore_index, label_smoothing, reduction
@@ -405,7 +441,7 @@ def _ce_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) 
     ctx.save_for_backward(logits, target, weight, output[1])
 
 
-def _ce_backward(ctx: Any, g_loss: Tensor, _g_grad: Tensor | None) -> tuple[Any, ...]:
+def _ce_backward(ctx: Any, g_loss: Tensor | None, _g_grad: Tensor | None) -> tuple[Any, ...]:
     logits, target, weight, grad = ctx.saved_tensors
     dim, ignore_index, label_smoothing, reduction = ctx.options
     if ctx.handed_on:  # a retained graph run again: the saved gradient may have changed since
