@@ -158,6 +158,27 @@ def test_torch_compile_fullgraph() -> None:
     torch.testing.assert_close(g_compiled, g_eager)
 
 
+def test_torch_compile_as_the_first_call_of_a_process() -> None:
+    """A compiled step that is the process's first softgrad call traces without a graph
+    break (the README's example: lazy first-call state must not be traced)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, softgrad.torch as sgt\n"
+        "z = torch.randn(8, 5, requires_grad=True); y = torch.arange(8) % 5\n"
+        "f = lambda z: sgt.cross_entropy(z, y) + sgt.softmax(z).sum() + sgt.log_softmax(z).sum()\n"
+        "loss = torch.compile(f, fullgraph=True, backend='aot_eager')(z)\n"
+        "loss.backward()\n"
+        "print(bool(torch.isfinite(z.grad).all()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
+
+
 class TestKernelPaths:
     """The numba paths the bridge reaches directly, against the device-agnostic path."""
 

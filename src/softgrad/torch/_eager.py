@@ -114,4 +114,4 @@ class SoftgradCrossEntropy(torch.autograd.Function):
 
 def eager(z: Tensor) -> bool:
     """True where these classes serve: tensors the CPU kernels take, outside ``torch.compile``."""
-    return _ops.use_kernels(z) and not torch.compiler.is_compiling()
+    return not torch.compiler.is_compiling() and _ops.use_kernels(z)

@@ -69,6 +69,10 @@ __all__ = [
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
+# numba's presence is looked up once, now: the first lookup builds a module object,
+# which torch.compile cannot trace when a compiled function makes the process's first call
+_kernels.available()
+
 
 def use_kernels(x: Tensor) -> bool:
     """True when ``x`` goes to the NumPy entry points (CPU float32/float64, kernels on)."""
