@@ -110,12 +110,11 @@ class BufferCache:
         if nbytes < MIN_BYTES or self.limit_bytes <= 0:
             return np.empty(shape, dtype=dtype)
         with self._lock:
-            buf = self._take_idle(nbytes)
+            buf = self._take_idle(nbytes)  # out of the list: the trim cannot give it back
+            self._trim(self.limit_bytes)  # before a fresh allocation, so the peak stays low
             if buf is None:
-                self._trim(self.limit_bytes)
                 buf = np.empty(nbytes, dtype=np.uint8)
             self._buffers.append(buf)
-            self._trim(self.limit_bytes)
             out: np.ndarray = buf.view(dtype).reshape(shape)
             return out
 
