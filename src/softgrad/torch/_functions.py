@@ -206,13 +206,15 @@ def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
         op: Any = _eager.SoftgradLogSoftmaxAndS.apply if on_cpu else _ops.log_softmax_and_s
         log_s: Tensor = op(z, axis, mask)[0]
         return log_s
-    out: Tensor = (_eager.SoftgradLogSoftmax.apply if on_cpu else _ops.log_softmax)(z, axis, mask)
+    op = _eager.SoftgradLogSoftmax.apply if on_cpu else _ops.log_softmax
+    out: Tensor = op(z, axis, mask)
     return out
 
 
 def _softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
     """The softmax operator, or its plain autograd.Function on CPU kernel tensors in eager mode."""
-    out: Tensor = (_eager.SoftgradSoftmax.apply if _eager.eager(z) else _ops.softmax)(z, axis, mask)
+    op: Any = _eager.SoftgradSoftmax.apply if _eager.eager(z) else _ops.softmax
+    out: Tensor = op(z, axis, mask)
     return out
 
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ from softgrad import kernels as _kernels
 from softgrad._agnostic import _derivatives, _losses, _softmax
 from softgrad.kernels import _dispatch
 from softgrad.torch._memory import cache
+
+if TYPE_CHECKING:
+    from torch._library.custom_ops import CustomOpDef
 
 __all__ = [
     "cross_entropy",
@@ -103,6 +106,17 @@ def _shaped_like_first(op: Any) -> Any:
     return op
 
 
+def _operator(forward: Any, shaped_like_first: bool = True) -> CustomOpDef:
+    """The ``softgrad::<name>`` operator of the plain function ``<name>_forward`` (its fake
+    implementation registered too when the result is shaped like the first input);
+    backwards are registered on it below."""
+    name = forward.__name__.removesuffix("_forward")
+    op = torch.library.custom_op(f"softgrad::{name}", mutates_args=())(forward)
+    if shaped_like_first:
+        _shaped_like_first(op)
+    return op
+
+
 def _keep_only(t: Tensor, where: Tensor | None) -> Tensor:
     """``t`` with 0 at the excluded entries (where ``where`` is False)."""
     return t if where is None else torch.where(where, t, torch.zeros((), dtype=t.dtype))
@@ -116,10 +130,7 @@ def softmax_forward(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     return _forward(_dispatch.softmax, _softmax.softmax, x, dim, where)
 
 
-# the operator: softmax_forward with a fake implementation and a registered backward
-softmax = _shaped_like_first(
-    torch.library.custom_op("softgrad::softmax", mutates_args=())(softmax_forward)
-)
+softmax = _operator(softmax_forward)
 
 
 def softmax_vjp_forward(s: Tensor, g: Tensor, dim: int, where: Tensor | None) -> Tensor:
@@ -131,10 +142,7 @@ def softmax_vjp_forward(s: Tensor, g: Tensor, dim: int, where: Tensor | None) ->
     return out
 
 
-# the operator: softmax_vjp_forward with a fake implementation and a registered backward
-softmax_vjp = _shaped_like_first(
-    torch.library.custom_op("softgrad::softmax_vjp", mutates_args=())(softmax_vjp_forward)
-)
+softmax_vjp = _operator(softmax_vjp_forward)
 
 
 def _softmax_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
@@ -181,10 +189,7 @@ def log_softmax_forward(x: Tensor, dim: int, where: Tensor | None) -> Tensor:
     return _forward(_dispatch.log_softmax, _softmax.log_softmax, x, dim, where)
 
 
-# the operator: log_softmax_forward with a fake implementation and a registered backward
-log_softmax = _shaped_like_first(
-    torch.library.custom_op("softgrad::log_softmax", mutates_args=())(log_softmax_forward)
-)
+log_softmax = _operator(log_softmax_forward)
 
 
 def log_softmax_vjp_forward(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
@@ -199,10 +204,7 @@ def log_softmax_vjp_forward(log_s: Tensor, g: Tensor, dim: int) -> Tensor:
     return ref
 
 
-# the operator: log_softmax_vjp_forward with a fake implementation and a registered backward
-log_softmax_vjp = _shaped_like_first(
-    torch.library.custom_op("softgrad::log_softmax_vjp", mutates_args=())(log_softmax_vjp_forward)
-)
+log_softmax_vjp = _operator(log_softmax_vjp_forward)
 
 
 def _log_softmax_vjp_kernel(log_s: Tensor, g: Tensor, dim: int) -> Tensor | None:
@@ -295,10 +297,7 @@ def log_softmax_and_s_forward(x: Tensor, dim: int, where: Tensor | None) -> tupl
     return log_s, torch.where(log_s == -math.inf, minus_one, torch.exp(log_s))
 
 
-# the operator: log_softmax_and_s_forward with a fake implementation and a registered backward
-log_softmax_and_s = torch.library.custom_op("softgrad::log_softmax_and_s", mutates_args=())(
-    log_softmax_and_s_forward
-)
+log_softmax_and_s = _operator(log_softmax_and_s_forward, shaped_like_first=False)
 
 
 @log_softmax_and_s.register_fake
@@ -348,12 +347,7 @@ def log_softmax_vjp_of_s_forward(s: Tensor, g: Tensor, dim: int) -> Tensor:
     return ref
 
 
-# the operator: log_softmax_vjp_of_s_forward with a fake implementation and a registered backward
-log_softmax_vjp_of_s = _shaped_like_first(
-    torch.library.custom_op("softgrad::log_softmax_vjp_of_s", mutates_args=())(
-        log_softmax_vjp_of_s_forward
-    )
-)
+log_softmax_vjp_of_s = _operator(log_softmax_vjp_of_s_forward)
 
 
 log_softmax_vjp_of_s.register_autograd(
@@ -419,10 +413,7 @@ def cross_entropy_forward(
     return ref_loss, ref_grad
 
 
-# the operator: cross_entropy_forward with a fake implementation and a registered backward
-cross_entropy = torch.library.custom_op("softgrad::cross_entropy", mutates_args=())(
-    cross_entropy_forward
-)
+cross_entropy = _operator(cross_entropy_forward, shaped_like_first=False)
 
 
 @cross_entropy.register_fake
