@@ -76,6 +76,25 @@ def test_after_the_warm_up_a_new_process_loads_the_kernels_from_the_cache(tmp_pa
     loaded, warming, ready, error = _fresh(_FIRST_CALL, NUMBA_CACHE_DIR=str(cache))
     assert (loaded, warming, ready) == ("True", "False", "True")
     assert float(error) <= 1e-15
+    # the linear_cross_entropy kernels (compiled on first call, not behind the stamp)
+    # come from the cache too: no compile in the user's process, either dtype
+    misses, hits = _fresh(_LINEAR_CALLS, NUMBA_CACHE_DIR=str(cache))
+    assert (int(misses), int(hits) > 0) == (0, True)
+
+
+_LINEAR_CALLS = """
+import numpy as np
+import softgrad
+from softgrad.kernels import _linear
+for dtype in (np.float32, np.float64):
+    h = np.linspace(-1.0, 1.0, 40, dtype=dtype).reshape(8, 5)
+    w = np.linspace(1.0, -1.0, 35, dtype=dtype).reshape(7, 5)
+    y = np.array([0, 6, 3, 2, 1, 5, 4, 0])
+    softgrad.linear_cross_entropy(h, w, y, class_weight=np.ones(7, dtype=dtype))
+    softgrad.linear_cross_entropy_and_grad(h, w, y)
+stats = [_linear.lse_block.stats, _linear.grad_block.stats]
+print(sum(sum(s.cache_misses.values()) for s in stats), sum(sum(s.cache_hits.values()) for s in stats))
+"""
 
 
 def test_the_stamp_lives_in_numbas_cache_folder(tmp_path, monkeypatch):

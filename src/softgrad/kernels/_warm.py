@@ -7,9 +7,10 @@ per argument types, so this calls every NumPy entry point of
 :mod:`softgrad.kernels._dispatch` with the kernels forced at every size, on
 the argument types the public functions pass: float32 and float64, with and
 without a mask (softmax family) or class weights (cross-entropy), serial and
-parallel builds. numba writes each compiled kernel to its on-disk cache; once
-all have compiled, the stamp is written, and every later process loads the
-kernels from the cache instead of compiling them.
+parallel builds; and the ``linear_cross_entropy`` kernels (which compile on
+their first call, without waiting for the stamp). numba writes each compiled
+kernel to its on-disk cache; once all have compiled, the stamp is written, and
+every later process loads the kernels from the cache instead of compiling them.
 
 Run it by hand to prepare an install ahead of time (a container image, a
 read-only site-packages with ``NUMBA_CACHE_DIR`` set)::
@@ -52,7 +53,21 @@ def compile_all() -> int:
                 for w in (None, weight):
                     _dispatch.cross_entropy_and_grad(x, labels, weight=w)
                     ran += 1
+        ran += _compile_linear(x, labels, weight)
     return ran
+
+
+def _compile_linear(h: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> int:
+    """Call the ``linear_cross_entropy`` kernels (parallel builds only) on ``h``'s dtype:
+    the two-pass loss and the fused loss-and-gradient, with and without class weights."""
+    from softgrad import _linear
+
+    head = np.linspace(-1.0, 1.0, 36, dtype=h.dtype).reshape(6, 6)
+    with kernels.policy(min_size=0):
+        for w in (None, weight):
+            _linear.linear_cross_entropy(h, head, labels, class_weight=w)
+            _linear.linear_cross_entropy_and_grad(h, head, labels, class_weight=w)
+    return 4
 
 
 def main() -> int:
