@@ -197,9 +197,10 @@ def _log_softmax_op(z: Tensor, axis: int, mask: Tensor | None) -> Tensor:
     comes from the exponentials of the sum), without it (one write less) otherwise.
 
     Long rows keep :math:`\log S` only: their kernel can keep :math:`S` without a second
-    ``exp``, but the extra write of :math:`S` cost more than the backward's ``exp``
-    saved (8 x 1 000 000 float32, forward + backward: 29-38 ms with S, 26 ms without,
-    torch 26-28 ms; quiet, 2 threads, AMD EPYC AVX2)."""
+    ``exp``, but the extra write of :math:`S` costs what the backward's ``exp`` saves
+    (8 x 1 000 000 float32, forward + backward: 19.7-20.3 ms with S, 19.8-20.1 ms
+    without, in the same loop; quiet, 2 threads, AMD EPYC AVX2), and without it one
+    row-sized buffer less is held until the backward."""
     on_cpu = _eager.eager(z)
     whole_rows = z.shape[axis] <= kernels.current_policy().chunk and _ops.use_kernels(z)
     if whole_rows and torch.is_grad_enabled() and z.requires_grad:
