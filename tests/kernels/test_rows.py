@@ -40,13 +40,14 @@ def test_span_is_the_slice(
     dtype: Any,
     contiguous: bool,
 ) -> None:
-    # any row, any lo <= hi, C-contiguous (borrowed view) or strided (numba's slice):
-    # the span reads a[i, lo:hi] and writes through to a
+    # any row, any 0 <= lo <= hi (hi beyond the row is clamped, as a slice's), C-contiguous
+    # (borrowed view) or strided (numba's slice): the span reads a[i, lo:hi] and writes
+    # through to a
     rows, n = shape
     base = np.arange(rows * n * 2, dtype=dtype).reshape(rows, n * 2)
     a = np.ascontiguousarray(base[:, :n]) if contiguous else base[:, ::2]
     i = int(where[0] * rows)
-    lo, hi = sorted((int(where[1] * n), int(where[2] * n)))
+    lo, hi = sorted((int(where[1] * (n + 3)), int(where[2] * (n + 3))))  # may pass n
     before = a.copy()
     seen = _read_and_write(a, i, lo, hi)
     np.testing.assert_array_equal(seen, before[i, lo:hi])

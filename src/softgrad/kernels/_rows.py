@@ -137,7 +137,12 @@ def _span(a, i, lo, hi):
     if isinstance(a, types.NoneType):
         return lambda a, i, lo, hi: None
     if isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C":
-        return lambda a, i, lo, hi: _borrowed_span(a, i, lo, hi)
+        # clamped as a slice is (0 <= lo <= hi <= n), so the view never leaves row i
+        def borrowed(a, i, lo, hi):
+            end = min(max(hi, 0), a.shape[1])
+            return _borrowed_span(a, i, min(max(lo, 0), end), end)
+
+        return borrowed
     return lambda a, i, lo, hi: a[i, lo:hi]
 
 
