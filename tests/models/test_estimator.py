@@ -42,6 +42,21 @@ class TestFit:
         assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
         assert clf.predict(X[:1])[0] == "setosa"
 
+    @pytest.mark.parametrize("block", [1, 3, 7, 10**6])
+    def test_predict_in_blocks_of_rows_is_the_argmax(self, iris, monkeypatch, block):
+        # predict takes the rows PREDICT_BLOCK logits at a time (3 classes: 1 row per
+        # block for 1 and 3, 2 rows for 7, all at once for 10**6): same labels each way
+        from softgrad.models import _estimator
+
+        X, y = iris
+        names = np.array(["setosa", "versicolor", "virginica"])[y]
+        clf = SoftmaxClassifier().fit(X, names)
+        want = clf.classes_[np.argmax(clf.decision_function(X), 1)]
+        monkeypatch.setattr(_estimator, "PREDICT_BLOCK", block)
+        got = clf.predict(X[:-1])  # 149 rows: the last block is short for 2 rows per block
+        np.testing.assert_array_equal(got, want[:-1])
+        assert got.dtype == want.dtype
+
     @pytest.mark.parametrize("solver", SOLVERS)
     def test_float32_stays_float32(self, iris, solver):
         X, y = iris

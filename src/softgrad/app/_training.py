@@ -99,21 +99,6 @@ class TrainResult:
 GRADCHECK_ROWS = 20_000
 """The gradient check's sample of training rows (all of them for smaller data)."""
 
-PREDICT_ROWS = 1 << 16
-"""Rows predicted at a time for the run's accuracies (their logits, not all rows')."""
-
-
-def _predict_rows(model: Any, X: NDArray[Any], block: int = PREDICT_ROWS) -> NDArray[Any]:
-    """``model.predict(X)``, ``block`` rows at a time: the same labels in less memory.
-
-    Each row's prediction depends on that row alone, so the blocks change
-    nothing but the size of the logits held at once (750,000 x 4 float64
-    are 23 MB).
-    """
-    if len(X) <= block:
-        return np.asarray(model.predict(X))
-    return np.concatenate([model.predict(X[i : i + block]) for i in range(0, len(X), block)])
-
 
 def require_app_extras(feature: str) -> None:
     """Check that what training runs need is installed, or name the ``pip install`` line.
@@ -365,7 +350,7 @@ def _train(
 
     y_idx = np.searchsorted(model.classes_, y_train).astype(np.intp)
     check = _gradient_check(model, Z_train, y_idx, config.seed)
-    pred_train = _predict_rows(model, Z_train)  # before the fold below, on the standardised rows
+    pred_train = model.predict(Z_train)  # before the fold below, on the standardised rows
 
     # fold the standardisation into the layer: W (x − μ)/σ + b = (W/σ) x + (b − (W/σ) μ)
     W = model.coef_ / std
@@ -374,7 +359,7 @@ def _train(
     model.intercept_ = b - b.mean()
 
     classes = model.classes_
-    pred_test = _predict_rows(model, X_test)
+    pred_test = model.predict(X_test)
     cm = confusion_matrix(y_test, pred_test, labels=classes)
     release_memory()
 
