@@ -59,10 +59,22 @@ def _variant(k: ModuleType, name: str, size: int, policy: _kernels.Policy) -> An
     return getattr(k, name + "_serial" if size <= policy.serial_max else name)
 
 
+def _writeable(a: np.ndarray) -> np.ndarray:
+    """``a``, or a copy of it when it is read-only.
+
+    numba types a read-only array apart from a writeable one and compiles each
+    kernel again for it, in the calling process: minutes on first use, which the
+    warm-up does not cover (a memory-mapped file, ``np.asarray`` of a JAX array). A
+    copy costs one pass over ``a``.
+    """
+    return a if a.flags.writeable else a.copy()
+
+
 def _to_rows(a: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """``a`` with ``axis`` moved last, as a C-contiguous (rows, n) array (a view when possible)."""
+    """``a`` with ``axis`` moved last, as a writeable C-contiguous (rows, n) array (a view
+    when possible)."""
     moved = a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)
-    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]), moved.shape
+    return _writeable(np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])), moved.shape
 
 
 def _from_rows(a2: np.ndarray, moved_shape: tuple[int, ...], axis: int) -> np.ndarray:
@@ -76,8 +88,8 @@ def _mask_rows(where: Any, shape: tuple[int, ...], axis: int) -> tuple[np.ndarra
         return (None,)
     if type(where) is not np.ndarray or where.dtype != np.bool_:
         return None
-    try:
-        full = np.broadcast_to(where, shape)
+    try:  # a mask of the full shape as it is (broadcast_to's view would be read-only)
+        full = where if where.shape == shape else np.broadcast_to(where, shape)
     except ValueError:
         return None
     return (_to_rows(full, axis)[0],)
@@ -223,8 +235,9 @@ def _cross_entropy(
     ignore = -1 if spec.ignore_index is None else spec.ignore_index
     options = k.CrossEntropyOptions(ignore, spec.label_smoothing, inv_denom)
     run = _variant(k, "cross_entropy_rows", x2.size, policy)
-    weight = None if spec.weight is None else np.ascontiguousarray(spec.weight)
-    run(x2, target.reshape(-1).astype(np.int64, copy=False), weight, loss, grad, options)
+    weight = None if spec.weight is None else _writeable(np.ascontiguousarray(spec.weight))
+    labels = _writeable(target.reshape(-1).astype(np.int64, copy=False))
+    run(x2, labels, weight, loss, grad, options)
     return _losses.reduce_loss(spec, loss.reshape(target.shape)), _from_rows(grad, moved, spec.axis)
 
 

@@ -103,7 +103,7 @@ def _borrowed_span_typing(typingctx, a, i, lo, hi):
     """
     if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
         return None
-    view = types.Array(a.dtype, 1, "C")
+    view = types.Array(a.dtype, 1, "C", readonly=not a.mutable)  # read-only stays read-only
     sig = view(a, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
