@@ -154,3 +154,30 @@ def test_no_n_by_k_logits_are_allocated():
         tracemalloc.stop()
     # dW itself is k*d*8 = 256 KiB; the logits would be n*k*8 = 16 MiB
     assert peak < n * k * 8 / 8, f"peak {peak} bytes suggests N x K logits were built"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_read_only_or_narrow_inputs_compile_nothing_new(dtype):
+    # numba types read-only, strided and int32 arrays apart: such class weights or
+    # targets would compile the blocked kernels again in the caller. Same values, and
+    # no new compiled signature.
+    from softgrad.kernels import _linear
+
+    h, w, _, cw, y = (a.astype(dtype) if a.dtype.kind == "f" else a for a in _data())
+    want = [
+        sg.linear_cross_entropy(h, w, y, class_weight=cw, **BLOCKS),
+        *sg.linear_cross_entropy_and_grad(h, w, y, class_weight=cw, **BLOCKS),
+    ]
+    kernels_ = (_linear.lse_block, _linear.grad_block)
+    before = [len(k.signatures) for k in kernels_]
+    cw_ro = np.repeat(cw, 2)[::2]  # strided
+    cw_ro.flags.writeable = False
+    y32 = y.astype(np.int32)
+    y32.flags.writeable = False
+    got = [
+        sg.linear_cross_entropy(h, w, y32, class_weight=cw_ro, **BLOCKS),
+        *sg.linear_cross_entropy_and_grad(h, w, y32, class_weight=cw_ro, **BLOCKS),
+    ]
+    assert [len(k.signatures) for k in kernels_] == before
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -101,6 +101,13 @@ def grad_block(u, lse, alpha, beta, gamma, w, has_w, y_local, cap, is_capped):  
             row[yl] -= u.dtype.type(beta[i]) * slope_y
 
 
+def _kernel_array(a: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """``a`` as a writeable C-contiguous array (of ``dtype``): the argument types the
+    warm-up compiled. numba types a read-only, strided or other-width array apart and
+    would compile :func:`lse_block` / :func:`grad_block` again in the caller."""
+    return np.require(a, dtype, ["C", "W"])
+
+
 def _spans(n: int, block: int) -> list[tuple[int, int]]:
     return [(i, min(i + block, n)) for i in range(0, n, block)]
 
@@ -124,7 +131,7 @@ def linear_lse(
     lse = np.empty(n, dtype=dt)
     wz_all = np.zeros(n, dtype=dt)
     buf = np.empty(min(block_rows, n) * min(block_vocab, k), dtype=dt)
-    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    w = np.ones(1, dtype=dt) if class_weight is None else _kernel_array(class_weight)
     cap = 0.0 if softcap is None else float(softcap)
     for r0, r1 in _spans(n, block_rows):
         hb = h[r0:r1]
@@ -168,7 +175,7 @@ def linear_backward(
     buf = np.empty(min(block_rows, n) * min(block_vocab, k), dtype=dt)
     tmp = np.empty(max(min(block_rows, n), min(block_vocab, k)) * h.shape[1], dtype=dt)
     alpha, beta, gamma = (np.ascontiguousarray(c, dtype=np.float64) for c in coef)
-    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    w = np.ones(1, dtype=dt) if class_weight is None else _kernel_array(class_weight)
     cap = 0.0 if softcap is None else float(softcap)
     for r0, r1 in _spans(n, block_rows):
         hb = h[r0:r1]
@@ -177,7 +184,7 @@ def linear_backward(
             u = _product(buf, hb, wk.T)
             if bias is not None:
                 u += bias[k0:k1]
-            y_local = np.asarray(y[r0:r1]) - k0
+            y_local = np.asarray(y[r0:r1], dtype=np.int64) - k0
             grad_block(
                 u,
                 lse[r0:r1],
@@ -236,9 +243,9 @@ def linear_fused(
     buf = np.empty(rows * k, dtype=dt)
     block_vocab = options["block_vocab"]
     tmp = np.empty(min(block_vocab, k) * h.shape[1], dtype=dt)
-    w = class_weight if class_weight is not None else np.ones(1, dtype=dt)
+    w = np.ones(1, dtype=dt) if class_weight is None else _kernel_array(class_weight)
     cap = 0.0 if softcap is None else float(softcap)
-    y = np.asarray(y)
+    y = _kernel_array(np.asarray(y), np.int64)
     for r0, r1 in _spans(n, rows):
         hb = h[r0:r1]
         u = _product(buf, hb, weight.T)
