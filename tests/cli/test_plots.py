@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import softgrad
@@ -141,6 +141,10 @@ def test_any_text_makes_valid_xml(text):
 
 class TestAxes:
     @given(anything_finite, anything_finite, st.booleans())
+    @example(0.0, 5e-324, False)  # a span that underflows: pad and step were 0
+    @example(-5e-324, 5e-324, True)
+    @example(1e-310, 3e-310, False)
+    @example(-7.3e-301, -2.8e-301, True)  # whole-number ticks in a range without one
     def test_linear_ticks_sorted_inside_distinct(self, a, b, integer):
         lo, hi = min(a, b), max(a, b)
         axis = linear_axis(lo, hi, integer=integer)

@@ -147,10 +147,14 @@ def linear_axis(lo: float, hi: float, *, integer: bool = False, count: int = 5) 
         pad = 0.5 if integer and 0 < big < 1e12 else big * 0.5 if big else 1.0
     else:
         pad = hi / 20 - lo / 20
+    # data at the subnormal scale (0 to 5e-324): a pad and a step that underflow to 0
+    pad = max(pad, np.finfo(float).tiny)
     lo, hi = max(lo - pad, -np.finfo(float).max), min(hi + pad, np.finfo(float).max)
     step = _nice_step(hi / count - lo / count)
     if integer:
         step = max(step, 1.0)
+        if math.ceil(lo) > hi:  # a range narrower than 1 between whole numbers: reach one
+            hi = float(math.ceil(lo))
     ticks = tuple(k * step + 0.0 for k in range(math.ceil(lo / step), math.floor(hi / step) + 1))
     top = max((abs(t) for t in ticks), default=0.0)
     if top >= 1e6 or 0 < top < 1e-4:
